@@ -1,0 +1,1 @@
+"""Ratchet watchtower: follows L1, re-executes every batch and disputes wrong roots."""

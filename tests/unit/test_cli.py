@@ -1,0 +1,35 @@
+"""The ``ratchet`` console script is installed and answers."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import node
+from node.cli import COMMANDS, main
+
+
+def ratchet_executable() -> str:
+    found = Path(sys.executable).parent / "ratchet"
+    return str(found) if found.exists() else (shutil.which("ratchet") or "ratchet")
+
+
+def test_console_script_prints_its_version() -> None:
+    out = subprocess.run(
+        [ratchet_executable(), "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"ratchet {node.__version__}"
+
+
+def test_every_interface_command_exists() -> None:
+    assert set(COMMANDS) == {"devnet", "deploy", "sequencer", "watch", "status"}
+    out = subprocess.run(
+        [ratchet_executable(), "--help"], capture_output=True, text=True, check=True
+    )
+    for command in COMMANDS:
+        assert command in out.stdout
+
+
+def test_commands_not_built_yet_fail_loudly(capsys: object) -> None:
+    assert main(["status"]) == 2
+    assert main([]) == 2
