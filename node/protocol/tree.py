@@ -16,7 +16,8 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from .crypto import keccak256
+from sha3 import keccak_256 as _keccak  # crypto.keccak256, inlined on the hot path
+
 from .errors import MissingNodeError
 from .merkle import EMPTY_LEAF, ZERO_HASHES
 
@@ -155,7 +156,7 @@ def update_leaves(
         if left == zero and right == zero:
             return ZERO_HASHES[height]
         pair = left + right
-        parent = keccak256(pair)
+        parent: bytes = _keccak(pair).digest()
         new_nodes[parent] = pair
         return parent
 

@@ -19,7 +19,12 @@ class LevelDB(KeyValueDB):
     """
 
     def __init__(
-        self, path: str | Path, *, max_open_files: int = 256, lru_cache_size: int = 64 << 20
+        self,
+        path: str | Path,
+        *,
+        max_open_files: int = 256,
+        lru_cache_size: int = 64 << 20,
+        bloom_filter_bits: int = 10,
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -28,6 +33,7 @@ class LevelDB(KeyValueDB):
             create_if_missing=True,
             max_open_files=max_open_files,
             lru_cache_size=lru_cache_size,
+            bloom_filter_bits=bloom_filter_bits,  # node keys are random: skip SSTs without them
         )
 
     def get(self, key: bytes) -> bytes | None:
