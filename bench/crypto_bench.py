@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, rate  # noqa: E402
-from node.protocol.crypto import keccak256, recover_signer, sign_digest  # noqa: E402
-from node.protocol.eip712 import Domain  # noqa: E402
-from node.protocol.transactions import (  # noqa: E402
+from bench.common import emit, rate
+from node.protocol.crypto import keccak256, recover_signer, sign_digest
+from node.protocol.eip712 import Domain
+from node.protocol.transactions import (
     Order,
     SignedTransaction,
     decode_transaction,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit  # noqa: E402
-from node.protocol.state import TABLE_ACCOUNTS, State  # noqa: E402
-from node.protocol.tree import MemoryNodeStore, NodeStore  # noqa: E402
-from node.storage import DBNodeStore, LevelDB  # noqa: E402
+from bench.common import emit
+from node.protocol.state import TABLE_ACCOUNTS, State
+from node.protocol.tree import MemoryNodeStore, NodeStore
+from node.storage import DBNodeStore, LevelDB
 
 ACCOUNT_RECORD_BYTES = 96
 """Size of a benchmark account record (collateral, nonce window, a few positions)."""
