@@ -49,7 +49,7 @@ vectors: $(PY_STAMP)
 	$(PY) -m tests.vectors.generate
 
 bench: install
-	@for script in bench/*_bench.py; do $(PY) $$script || exit 1; done
+	@for script in bench/*_bench.py; do $(PY) -m bench.$$(basename $$script .py) || exit 1; done
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis

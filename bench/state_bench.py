@@ -7,12 +7,9 @@ Prints one JSON object. Pass --accounts N to change the tree size.
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import emit
 from node.protocol.state import TABLE_ACCOUNTS, State
