@@ -1,0 +1,1 @@
+"""Everything that talks to L1: the anvil development node, contract artifacts and bindings."""
