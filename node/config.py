@@ -1,0 +1,83 @@
+"""
+Configuration: a TOML file whose every option can be overridden from the environment.
+
+``RATCHET_<SECTION>_<KEY>`` (upper case) overrides ``[section] key``; for example
+``RATCHET_RPC_PORT=9000`` sets ``[rpc] port``. An override takes the type of the
+value it replaces (integer, float, boolean, string); an override of an option the
+file does not have is a string. Secrets (private keys) never live in committed
+files: they come from the environment or from a key file the config names.
+"""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "RATCHET_"
+"""Prefix of every environment override."""
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says which option."""
+
+
+def _coerce(name: str, raw: str, current: object) -> object:
+    if isinstance(current, bool):
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"{name}: expected a boolean (true/false), got {raw!r}")
+    if isinstance(current, int):
+        try:
+            return int(raw, 0)
+        except ValueError:
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if isinstance(current, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if isinstance(current, (list, dict)):
+        raise ConfigError(f"{name}: lists and tables cannot be set from the environment")
+    return raw
+
+
+def load_config(
+    path: str | Path, env: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """
+    Read ``path`` and apply the environment overrides in ``env`` (default: ``os.environ``).
+
+    Returns ``{section: {key: value}}``. Top-level keys outside a section are not
+    allowed, so that every option has a ``RATCHET_<SECTION>_<KEY>`` name.
+    """
+    environ = os.environ if env is None else env
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    config: dict[str, dict[str, Any]] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"config {path}: option {section!r} must be inside a [section]")
+        if "_" in section:
+            raise ConfigError(f"config {path}: section names have no underscore ({section!r})")
+        config[section] = dict(table)
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
+        if not key or section not in config:
+            continue
+        current = config[section].get(key)
+        config[section][key] = raw if current is None else _coerce(name, raw, current)
+    return config
