@@ -26,8 +26,12 @@ $(PY_STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
+# `npm install --no-save` rather than `npm ci`: the lock lists anvil's binary package
+# for the platforms the registry served when it was written, and `npm ci` refuses a
+# lock without every platform's optional package. Versions are pinned exactly in
+# package.json and the lock's integrity hashes are still checked.
 $(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund --no-save
 	touch $@
 
 devnet: install
