@@ -58,6 +58,7 @@ def decode_rlp(data: bytes) -> RLPItem:
         raise MalformedEncodingError("empty input is not RLP")
     try:
         item = rlp.decode(data, strict=True)
+        canonical = encode_raw(item) == data
     except rlp.DecodingError as exc:
         message = str(exc.args[0]) if exc.args else str(exc)
         if any(message.startswith(m) for m in _NON_CANONICAL_MESSAGES):
@@ -65,7 +66,11 @@ def decode_rlp(data: bytes) -> RLPItem:
         raise MalformedEncodingError(message) from None
     except (IndexError, ValueError) as exc:  # truncated length prefixes
         raise MalformedEncodingError(f"truncated RLP: {exc}") from None
-    if encode_raw(item) != data:
+    except RecursionError:
+        # The rlp library recurses once per nesting level; no Ratchet format nests
+        # deeper than two, so hostile nesting is malformed, whatever the stack allows.
+        raise MalformedEncodingError("RLP lists nested too deeply") from None
+    if not canonical:
         raise NonCanonicalEncodingError("input is not the canonical RLP of what it decodes to")
     return item  # type: ignore[no-any-return]
 

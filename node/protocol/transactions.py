@@ -418,6 +418,8 @@ def _member_from_json(spec: FieldSpec, value: Any) -> Any:
     if kind in UINT_BITS:
         if type(value) is int:
             return value
+        if isinstance(value, str) and len(value) > 80:  # no uint256 needs more; int() would
+            raise ValueOutOfRangeError(f"{spec.name}: {len(value)}-character integer")
         if isinstance(value, str) and _DECIMAL.fullmatch(value):
             return int(value)
         if isinstance(value, str) and _HEX.fullmatch(value) and len(value) > 2:

@@ -173,3 +173,22 @@ def test_mutated_batch_is_rejected_or_canonical(data: st.DataObject) -> None:
     except WireError:
         return
     assert encode_batch(batch) == bytes(raw)
+
+
+def nested_lists(depth: int) -> bytes:
+    """``depth`` lists each holding the next, built by hand (encoders recurse too)."""
+    data = b"\xc0"
+    for _ in range(depth):
+        n = len(data)
+        if n < 56:
+            data = bytes([0xC0 + n]) + data
+        else:
+            size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+            data = bytes([0xF7 + len(size)]) + size + data
+    return data
+
+
+@pytest.mark.parametrize("depth", [3, 500, 5000])
+def test_invalid_deeply_nested_lists_are_malformed_not_a_crash(depth: int) -> None:
+    with pytest.raises(MalformedEncodingError):
+        decode_batch(nested_lists(depth))

@@ -23,6 +23,7 @@ from node.protocol.witness import (
     decode_witness,
     encode_witness,
 )
+from tests.unit.test_batch import nested_lists
 from tests.unit.test_state import Write, writes_for
 
 Op = tuple[bool, Write]
@@ -145,6 +146,12 @@ def test_invalid_witness_marks_an_empty_sibling_present() -> None:
     bad = [*entry[:3], encode_uint(bitmap | 1 << top), packed]
     with pytest.raises(NonCanonicalEncodingError):
         decode_witness(encode_items([bad]))
+
+
+@pytest.mark.parametrize("depth", [3, 500, 5000])
+def test_invalid_deeply_nested_witness_is_malformed_not_a_crash(depth: int) -> None:
+    with pytest.raises(MalformedEncodingError):
+        decode_witness(nested_lists(depth))
 
 
 def test_invalid_witness_shapes() -> None:
