@@ -46,3 +46,38 @@ def signed_transactions(draw: st.DrawFn, domain: Domain | None = None) -> Signed
     key = draw(private_keys)
     dom = domain if domain is not None else draw(domains)
     return SignedTransaction(message, sign_digest(key, message.signing_hash(dom)))
+
+
+@st.composite
+def mutations(draw: st.DrawFn, raw: bytes) -> bytes:
+    """``raw`` after one to three random byte edits: flip, set, insert, delete, cut, append."""
+    data = bytearray(raw)
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "append"]))
+        position = draw(st.integers(0, max(len(data) - 1, 0)))
+        if op == "flip" and data:
+            data[position] ^= 1 << draw(st.integers(0, 7))
+        elif op == "set" and data:
+            data[position] = draw(st.integers(0, 255))
+        elif op == "insert":
+            data.insert(position, draw(st.integers(0, 255)))
+        elif op == "delete" and data:
+            del data[position]
+        elif op == "truncate":
+            del data[position:]
+        elif op == "append":
+            data.extend(draw(st.binary(min_size=1, max_size=4)))
+    return bytes(data)
+
+
+def nested_lists(depth: int) -> bytes:
+    """``depth`` RLP lists each holding the next, built by hand (encoders recurse too)."""
+    data = b"\xc0"
+    for _ in range(depth):
+        n = len(data)
+        if n < 56:
+            data = bytes([0xC0 + n]) + data
+        else:
+            size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+            data = bytes([0xF7 + len(size)]) + size + data
+    return data

@@ -28,7 +28,7 @@ from node.protocol.transactions import (
     message_from_json,
     message_to_json,
 )
-from tests.strategies import any_transaction_message, signed_transactions
+from tests.strategies import any_transaction_message, mutations, signed_transactions
 
 SIGNATURE = bytes.fromhex(
     "e6a8640e16fd9a627953cb35c065983f23e85023e27ccb79a098d2a24cc4c33d"
@@ -47,29 +47,8 @@ def test_encode_decode_round_trip(tx: SignedTransaction) -> None:
     assert encode_transaction(decoded) == raw
 
 
-@st.composite
-def mutated_encodings(draw: st.DrawFn) -> bytes:
-    raw = bytearray(encode_transaction(draw(signed_transactions())))
-    for _ in range(draw(st.integers(1, 3))):
-        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "append"]))
-        position = draw(st.integers(0, max(len(raw) - 1, 0)))
-        if op == "flip" and raw:
-            raw[position] ^= 1 << draw(st.integers(0, 7))
-        elif op == "set" and raw:
-            raw[position] = draw(st.integers(0, 255))
-        elif op == "insert":
-            raw.insert(position, draw(st.integers(0, 255)))
-        elif op == "delete" and raw:
-            del raw[position]
-        elif op == "truncate":
-            del raw[position:]
-        elif op == "append":
-            raw.extend(draw(st.binary(min_size=1, max_size=4)))
-    return bytes(raw)
-
-
 @settings(max_examples=1000)
-@given(mutated_encodings())
+@given(signed_transactions().map(encode_transaction).flatmap(mutations))
 def test_mutated_encoding_is_rejected_or_canonical(raw: bytes) -> None:
     """Whatever decodes is the unique canonical encoding of what it decodes to."""
     try:
