@@ -4,11 +4,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from web3 import Web3
 from web3.contract import Contract
 
 from node.l1.anvil import Anvil
 from node.l1.artifacts import load_artifact
+
+settings.register_profile(
+    "ratchet",
+    deadline=None,  # a shared 2-core CI machine must not turn slowness into failures
+    print_blob=True,  # a failure prints what reproduces it
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("ratchet")
 
 
 @pytest.fixture(scope="session")
