@@ -52,7 +52,7 @@ contracts: install
 vectors: $(PY_STAMP)
 	$(PY) -m tests.vectors.generate
 
-bench: install
+bench: $(PY_STAMP)
 	@for script in bench/*_bench.py; do $(PY) -m bench.$$(basename $$script .py) || exit 1; done
 
 clean:

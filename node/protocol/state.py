@@ -195,7 +195,9 @@ class State:
 
     ``store`` holds the tree nodes (and is written only by :meth:`commit`). Reads
     of committed records are cached in memory, so the sequencer's hot path costs
-    a dict lookup; the tree is walked only on a cache miss.
+    a dict lookup; the tree is walked only on a cache miss. The cache keeps every
+    record read or written: the live exchange state is meant to fit in memory
+    (about 100 MB per million 96-byte records).
     """
 
     def __init__(
