@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import node
 from node.cli import COMMANDS, main
 
@@ -30,6 +32,8 @@ def test_every_interface_command_exists() -> None:
         assert command in out.stdout
 
 
-def test_commands_not_built_yet_fail_loudly(capsys: object) -> None:
+def test_commands_not_built_yet_fail_loudly(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status"]) == 2
+    assert "not available yet" in capsys.readouterr().err
     assert main([]) == 2
+    assert "usage: ratchet" in capsys.readouterr().out
