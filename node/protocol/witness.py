@@ -15,7 +15,9 @@ Wire form (:func:`encode_witness`): an RLP list with one item per access,
 ``k`` set when the table-level sibling at height ``k`` differs from
 ``ZERO_HASHES[k]``; ``siblings`` concatenates, bottom-up, only those non-empty
 table siblings, then all ``global_depth`` global siblings, 32 bytes each. Empty
-subtrees are the rule in a sparse table, so this roughly halves a witness.
+subtrees are the rule above the occupied ids of a table: the committed vectors'
+witnesses shrink to a quarter, and a table holding a million dense ids still
+loses 12 of its 32 siblings per proof.
 """
 
 from collections.abc import Iterable
