@@ -11,9 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sha3 import keccak_256 as _keccak
-
 from bench.common import emit
+from node.protocol.crypto import keccak256
 from node.protocol.state import TABLE_ACCOUNTS, State
 from node.protocol.tree import MemoryNodeStore, NodeStore
 from node.storage import DBNodeStore, LevelDB
@@ -64,7 +63,7 @@ def keccak_us() -> float:
     pair = bytes(64)
     start = time.perf_counter()
     for _ in range(200_000):
-        _keccak(pair).digest()
+        keccak256(pair)
     return (time.perf_counter() - start) / 200_000 * 1e6
 
 

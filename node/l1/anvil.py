@@ -18,8 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-"""The checkout this package runs from (an editable install or the Docker image)."""
+from . import REPO_ROOT
 
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
 """anvil's well-known throwaway mnemonic: its accounts are funded, and public."""
@@ -52,7 +51,7 @@ def find_anvil() -> str:
     found = shutil.which("anvil")
     if found:
         return found
-    raise FileNotFoundError("anvil not found: run `npm ci` (or `make install`) first")
+    raise FileNotFoundError("anvil not found: run `make install` first")
 
 
 def free_port() -> int:
@@ -74,15 +73,11 @@ class Anvil:
         *,
         port: int | None = None,
         chain_id: int = 31337,
-        block_time: float | None = None,
         log_path: Path | None = None,
-        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.port = port or free_port()
         self.chain_id = chain_id
-        self.block_time = block_time
         self.log_path = log_path
-        self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -103,15 +98,11 @@ class Anvil:
             "--mnemonic",
             DEFAULT_MNEMONIC,
         ]
-        if self.block_time is not None:
-            args += ["--block-time", str(self.block_time)]
-        args += list(self.extra_args)
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        try:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        finally:
-            if self.log_path:
-                log.close()  # type: ignore[union-attr]
+        if self.log_path is None:
+            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        else:
+            with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+                self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

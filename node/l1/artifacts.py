@@ -2,10 +2,11 @@
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-ARTIFACTS_DIR = Path(__file__).resolve().parent.parent.parent / "contracts" / "artifacts"
+from . import REPO_ROOT
+
+ARTIFACTS_DIR = REPO_ROOT / "contracts" / "artifacts"
 """Where ``make contracts`` writes one JSON file per contract."""
 
 

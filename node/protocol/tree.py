@@ -16,8 +16,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from sha3 import keccak_256 as _keccak  # crypto.keccak256, inlined on the hot path
-
+from .crypto import keccak256
 from .errors import MissingNodeError
 from .merkle import EMPTY_LEAF, ZERO_HASHES
 
@@ -156,7 +155,7 @@ def update_leaves(
         if left == zero and right == zero:
             return ZERO_HASHES[height]
         pair = left + right
-        parent: bytes = _keccak(pair).digest()
+        parent = keccak256(pair)
         new_nodes[parent] = pair
         return parent
 
