@@ -110,29 +110,40 @@ def global_tree(slots: list[bytes]) -> tuple[bytes, dict[bytes, bytes]]:
 
 
 TABLE_META: Final = Table(0, "meta", 8)
-"""Global scalars of the exchange (counters, parameters), one record per slot."""
+"""Global scalars of the exchange: slot 0 holds the :class:`~node.protocol.records.Exchange`."""
 
 TABLE_ACCOUNTS: Final = Table(1, "accounts", 32)
-"""Accounts by the dense id the L1 bridge assigns at first deposit."""
+"""Accounts by the dense id the L1 bridge assigns at first deposit (id 0: the fee account)."""
 
 TABLE_MARKETS: Final = Table(2, "markets", 16)
-"""Markets by id."""
+"""Markets by id: parameters, oracle price, funding index."""
 
 TABLE_ORDERS: Final = Table(3, "orders", 40)
-"""Resting orders by order slot."""
+"""Resting orders by order id, an id derived from the order hash."""
 
-TABLE_LEVELS: Final = Table(4, "levels", 48)
-"""Order-book price levels."""
+TABLE_LEVELS: Final = Table(4, "levels", 41)
+"""Order-book price levels by ``(market, side, tick)``: the FIFO queue's head, tail and size."""
 
-TABLE_WITHDRAWALS: Final = Table(5, "withdrawals", 40)
+TABLE_BOOK: Final = Table(5, "book", 35)
+"""Per market and side, a three-high tree of 256-bit words marking the occupied ticks."""
+
+TABLE_WITHDRAWALS: Final = Table(6, "withdrawals", 40)
 """Withdrawal records by withdrawal id, proven on L1 once their batch is final."""
 
 LAYOUT: Final = StateLayout(
-    (TABLE_META, TABLE_ACCOUNTS, TABLE_MARKETS, TABLE_ORDERS, TABLE_LEVELS, TABLE_WITHDRAWALS)
+    (
+        TABLE_META,
+        TABLE_ACCOUNTS,
+        TABLE_MARKETS,
+        TABLE_ORDERS,
+        TABLE_LEVELS,
+        TABLE_BOOK,
+        TABLE_WITHDRAWALS,
+    )
 )
 """
 The layout of Ratchet's state. Table depths bound the ids each table can hold;
-the exchange STF (docs/protocol.md) defines the records stored in each.
+docs/protocol.md section 6 defines the records stored in each.
 """
 
 

@@ -25,9 +25,14 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from .encoding import decode_rlp_list, decode_uint, encode_items, encode_uint
-from .errors import MalformedEncodingError, NonCanonicalEncodingError, ValueOutOfRangeError
+from .errors import (
+    MalformedEncodingError,
+    NonCanonicalEncodingError,
+    StateError,
+    ValueOutOfRangeError,
+)
 from .merkle import ZERO_HASHES
-from .state import LAYOUT, Proof, State, StateLayout
+from .state import LAYOUT, Proof, State, StateLayout, verify_proof
 from .tree import NodeStore, OverlayNodeStore
 
 MAX_WITNESS_BYTES = 1 << 20
@@ -97,6 +102,48 @@ class WitnessRecorder:
         self._state.set(table, index, record)
         self.accesses.append(Access(AccessKind.WRITE, proof, self._state.root, record))
         self._state.commit()
+
+
+class WitnessError(StateError):
+    """A witness that does not prove what the step accesses next."""
+
+
+class WitnessView:
+    """
+    The one-step executor's view of the state, in Python: it holds only a root and
+    a witness, and serves the STF's accesses from the witness in order, verifying
+    each proof against its current root, exactly as the Solidity executor does.
+    Running a step on it and reaching the recorded post-root shows the witness is
+    complete and ordered right.
+    """
+
+    def __init__(self, root: bytes, proofs: Iterable[Proof], layout: StateLayout = LAYOUT) -> None:
+        self.root = root
+        self.layout = layout
+        self._proofs = iter(proofs)
+
+    def _next(self, table: int, index: int) -> Proof:
+        proof = next(self._proofs, None)
+        if proof is None:
+            raise WitnessError(f"witness ends before the access to ({table}, {index})")
+        if (proof.table, proof.index) != (table, index):
+            proven = (proof.table, proof.index)
+            raise WitnessError(f"witness proves {proven}, the step accesses {(table, index)}")
+        if not verify_proof(self.root, proof, self.layout):
+            raise WitnessError(f"the proof of ({table}, {index}) does not match the root")
+        return proof
+
+    def get(self, table: int, index: int) -> bytes:
+        return self._next(table, index).record
+
+    def set(self, table: int, index: int, record: bytes) -> None:
+        self.root = self._next(table, index).root_with(record, self.layout)
+
+    def finish(self) -> bytes:
+        """The post-state root; :class:`WitnessError` if the witness has entries left."""
+        if next(self._proofs, None) is not None:
+            raise WitnessError("the witness has more entries than the step accessed")
+        return self.root
 
 
 def encode_witness(proofs: Iterable[Proof], layout: StateLayout = LAYOUT) -> bytes:

@@ -16,18 +16,20 @@ library LibStateLayout {
     /// @notice Depth of the global tree whose leaves are the table roots.
     uint256 internal constant GLOBAL_DEPTH = 4;
 
-    /// @notice Global scalars of the exchange.
+    /// @notice Global scalars of the exchange (slot 0: the Exchange record).
     uint256 internal constant TABLE_META = 0;
-    /// @notice Accounts by the dense id the bridge assigns.
+    /// @notice Accounts by the dense id the bridge assigns (id 0: the fee account).
     uint256 internal constant TABLE_ACCOUNTS = 1;
     /// @notice Markets by id.
     uint256 internal constant TABLE_MARKETS = 2;
-    /// @notice Resting orders by order slot.
+    /// @notice Resting orders by order id (derived from the order hash).
     uint256 internal constant TABLE_ORDERS = 3;
-    /// @notice Order-book price levels.
+    /// @notice Order-book price levels by (market, side, tick).
     uint256 internal constant TABLE_LEVELS = 4;
+    /// @notice Per market and side, the 256-bit words marking occupied ticks.
+    uint256 internal constant TABLE_BOOK = 5;
     /// @notice Withdrawal records, paid on L1 once final.
-    uint256 internal constant TABLE_WITHDRAWALS = 5;
+    uint256 internal constant TABLE_WITHDRAWALS = 6;
 
     /// @notice Depth of a table's tree, or 0 if `table` names no table.
     function depthOf(uint256 table) internal pure returns (uint256) {
@@ -35,7 +37,8 @@ library LibStateLayout {
         if (table == TABLE_ACCOUNTS) return 32;
         if (table == TABLE_MARKETS) return 16;
         if (table == TABLE_ORDERS) return 40;
-        if (table == TABLE_LEVELS) return 48;
+        if (table == TABLE_LEVELS) return 41;
+        if (table == TABLE_BOOK) return 35;
         if (table == TABLE_WITHDRAWALS) return 40;
         return 0;
     }
