@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from node.protocol.genesis import Genesis, GenesisError, genesis_from_config
+
 ENV_PREFIX = "RATCHET_"
 """Prefix of every environment override."""
 
@@ -81,3 +83,31 @@ def load_config(
         current = config[section].get(key)
         config[section][key] = raw if current is None else _coerce(name, raw, current)
     return config
+
+
+def load_genesis(config: Mapping[str, Mapping[str, Any]], config_path: str | Path) -> Genesis:
+    """
+    The chain's genesis from the ``[genesis]`` section of a loaded config; its
+    ``markets`` option names a TOML file of ``[[markets]]`` tables, relative to the
+    config file. :class:`ConfigError` says what is wrong.
+    """
+    section = config.get("genesis")
+    if section is None:
+        raise ConfigError(f"config {config_path}: no [genesis] section")
+    markets_file = section.get("markets")
+    if not isinstance(markets_file, str):
+        raise ConfigError("genesis.markets must name the markets file")
+    path = Path(config_path).parent / markets_file
+    try:
+        with open(path, "rb") as handle:
+            markets = tomllib.load(handle).get("markets")
+    except OSError as exc:
+        raise ConfigError(f"cannot read markets file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"markets file {path} is not valid TOML: {exc}") from None
+    if not isinstance(markets, list) or not all(isinstance(m, dict) for m in markets):
+        raise ConfigError(f"markets file {path} must hold [[markets]] tables")
+    try:
+        return genesis_from_config(section, markets)
+    except GenesisError as exc:
+        raise ConfigError(f"genesis: {exc}") from None

@@ -12,8 +12,8 @@ that the Solidity one-step executor reproduces (docs/protocol.md, section 5):
 1. the first access to each key, read or write, reads it from the pre-state;
    later accesses see the step's own writes;
 2. nothing is written to the underlying state until the step ends; then every
-   key whose final record differs from the one first read is written, in
-   ascending ``(table, index)`` order. A rejected step writes nothing.
+   key whose final record differs from the one first read is written, in the
+   order the keys were first touched. A rejected step writes nothing.
 """
 
 from dataclasses import dataclass
@@ -286,11 +286,12 @@ class StepState:
         self.writes[key] = record
 
     def flush(self) -> int:
-        """Write every changed key to ``base`` in key order; returns how many."""
+        """Write every changed key to ``base`` in first-touch order; returns how many."""
         count = 0
-        for key in sorted(self.writes):
-            record = self.writes[key]
-            if record != self.first[key]:
+        writes = self.writes
+        for key, original in self.first.items():
+            record = writes.get(key)
+            if record is not None and record != original:
                 self.base.set(key[0], key[1], record)
                 count += 1
         return count

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from node.config import ConfigError, load_config
+from node.config import ConfigError, load_config, load_genesis
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -75,3 +75,47 @@ def test_invalid_configs_and_overrides(
 def test_invalid_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "absent.toml", env={})
+
+
+def test_devnet_genesis_loads_every_market() -> None:
+    """The committed devnet config and markets file make a sound genesis."""
+    path = ROOT / "configs" / "devnet.toml"
+    genesis = load_genesis(load_config(path, env={}), path)
+    assert [spec.symbol for spec in genesis.markets] == ["BTC-PERP", "ETH-PERP", "SOL-PERP"]
+    assert genesis.oracle == bytes.fromhex("a0Ee7A142d267C1f36714E4a8F75612F20a79720")
+    assert genesis.market(0).divisor == 1000  # 10^(1 + 8 - 6)
+
+
+def test_genesis_oracle_can_come_from_the_environment() -> None:
+    """Like every option, the oracle address can be overridden."""
+    path = ROOT / "configs" / "devnet.toml"
+    oracle = "0x" + "ab" * 20
+    genesis = load_genesis(load_config(path, env={"RATCHET_GENESIS_ORACLE": oracle}), path)
+    assert genesis.oracle == b"\xab" * 20
+
+
+def test_invalid_markets_file_names_the_bad_field(tmp_path: Path) -> None:
+    """A market whose grid gives inexact fill values is refused, naming the market."""
+    (tmp_path / "markets.toml").write_text(
+        "[[markets]]\nid = 0\nsymbol = 'X'\nprice_decimals = 2\nsize_decimals = 6\n"
+        "tick_size = 1\nlot_size = 3\ninitial_margin_bps = 500\nmaintenance_margin_bps = 300\n"
+        "maker_fee_bps = 0\ntaker_fee_bps = 4\nmax_funding_ppm = 5000\n"
+    )
+    path = write(
+        tmp_path,
+        '[genesis]\noracle = "0x' + "11" * 20 + '"\nfee_owner = "0x' + "22" * 20 + '"\n'
+        'liquidation_reward_bps = 100\nliquidation_insurance_bps = 100\nmarkets = "markets.toml"\n',
+    )
+    with pytest.raises(ConfigError, match=r"market 0 \(X\).*multiple of 100"):
+        load_genesis(load_config(path, env={}), path)
+
+
+def test_invalid_genesis_without_markets_file(tmp_path: Path) -> None:
+    """A missing markets file is a ConfigError, not a crash."""
+    path = write(
+        tmp_path,
+        '[genesis]\noracle = "0x' + "11" * 20 + '"\nfee_owner = "0x' + "22" * 20 + '"\n'
+        'liquidation_reward_bps = 1\nliquidation_insurance_bps = 1\nmarkets = "none.toml"\n',
+    )
+    with pytest.raises(ConfigError, match="cannot read markets file"):
+        load_genesis(load_config(path, env={}), path)
