@@ -6,9 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: help install devnet test lint typecheck contracts bench vectors clean
+.PHONY: help install devnet test test-slow lint typecheck contracts bench vectors clean
 
 help:
 	@echo "make devnet     start a local Ratchet devnet (not available yet)"
@@ -45,6 +45,10 @@ lint: $(PY_STAMP)
 
 test: install lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Soaks and long searches marked `slow`, on demand (not in CI).
+test-slow: install
+	$(VENV)/bin/pytest -m slow
 
 contracts: install
 	node contracts/compile.mjs

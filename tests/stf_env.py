@@ -161,7 +161,9 @@ class Exchange:
         domain: Domain = DOMAIN,
     ) -> None:
         self.genesis = genesis
-        self.state: State = genesis_state(genesis, store or MemoryNodeStore())
+        self.state: State = genesis_state(
+            genesis, store if store is not None else MemoryNodeStore()
+        )
         self.domain = domain
         self.timestamp = timestamp
         self.traders: dict[int, Trader] = {}

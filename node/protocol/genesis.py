@@ -98,14 +98,19 @@ class MarketSpec:
                 f"{name}: price_decimals + size_decimals must be at least {COLLATERAL_DECIMALS}"
             )
         if self.divisor >= 1 << 64:
-            raise GenesisError(f"{name}: too many decimals")
+            raise GenesisError(
+                f"{name}: price_decimals + size_decimals must be at most 25 "
+                "(the divisor must fit a uint64)"
+            )
         if self.tick_size * self.lot_size % self.divisor != 0:
             raise GenesisError(
                 f"{name}: tick_size * lot_size must be a multiple of {self.divisor}, "
                 "so that every fill has an exact value in collateral units"
             )
         if not 0 < self.maintenance_margin_bps < self.initial_margin_bps <= BPS:
-            raise GenesisError(f"{name}: need 0 < maintenance < initial margin <= {BPS} bps")
+            raise GenesisError(
+                f"{name}: need 0 < maintenance_margin_bps < initial_margin_bps <= {BPS}"
+            )
         for field, value in (
             ("maker_fee_bps", self.maker_fee_bps),
             ("taker_fee_bps", self.taker_fee_bps),

@@ -1,5 +1,6 @@
 """
-Generate the committed test vectors in tests/vectors/*.json.
+Generate the committed test vectors in tests/vectors/*.json and the STF scenario
+vectors in tests/vectors/stf/*.json (see tests/vectors/stf_scenarios.py).
 
     python -m tests.vectors.generate          # rewrite the files
     python -m tests.vectors.generate --check  # exit 1 if a file would change
@@ -45,8 +46,13 @@ from node.protocol.transactions import (
 )
 from node.protocol.tree import MemoryNodeStore
 from node.protocol.witness import WitnessRecorder
+from tests.vectors.stf_scenarios import stf_vectors
 
 VECTOR_DIR = Path(__file__).parent
+
+STF_DIR = VECTOR_DIR / "stf"
+"""The STF scenario vectors: one file per scenario, owned by this generator (a file
+there that no scenario produces is stale, and removed when the files are written)."""
 
 DOMAIN = Domain(
     chain_id=901_337, verifying_contract=bytes.fromhex("5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -430,6 +436,35 @@ def render(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=1, sort_keys=False) + "\n"
 
 
+def stf_files() -> dict[str, str]:
+    """The text of every STF scenario vector file, by name within :data:`STF_DIR`."""
+    return {name: render(data) for name, data in stf_vectors().items()}
+
+
+def sync_stf_vectors(check: bool) -> list[str]:
+    """
+    Write the STF scenario vectors (deleting files no scenario produces), or with
+    ``check`` only compare them; returns the stale files, relative to VECTOR_DIR.
+    """
+    files = stf_files()
+    present = {path.name for path in STF_DIR.glob("*.json")}
+    stale = []
+    if not check:
+        STF_DIR.mkdir(exist_ok=True)
+    for name, text in files.items():
+        path = STF_DIR / name
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(f"stf/{name}")
+        else:
+            path.write_text(text)
+    for name in sorted(present - files.keys()):
+        stale.append(f"stf/{name}")
+        if not check:
+            (STF_DIR / name).unlink()
+    return stale if check else []
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) every vector file."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -444,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
                 stale.append(name)
         else:
             path.write_text(text)
+    stale.extend(sync_stf_vectors(args.check))
     if stale:
         print("stale vectors: " + ", ".join(stale), file=sys.stderr)
         return 1
