@@ -69,6 +69,16 @@ def apply_deposit(view: StateView, deposit: Deposit) -> Outcome:
     return Outcome(Reason.OK, account=deposit.account)
 
 
+def debit_free_collateral(view: StateView, account_id: int, amount: int) -> None:
+    """Take ``amount`` out of the account's collateral; it must not exceed its free collateral."""
+    account = require_account(view, account_id)
+    free = account_health(view, account).free_collateral
+    if amount > free:
+        raise Rejected(Reason.INSUFFICIENT_COLLATERAL, f"free collateral is {free}")
+    account.collateral -= amount
+    store_account(view, account_id, account)
+
+
 def apply_transfer(view: StateView, account_id: int, message: Transfer) -> Outcome:
     """Move collateral to another registered account, out of free collateral only."""
     if message.amount == 0:
@@ -78,12 +88,7 @@ def apply_transfer(view: StateView, account_id: int, message: Transfer) -> Outco
     receiver = load_account(view, message.to)
     if receiver is None:
         raise Rejected(Reason.UNKNOWN_RECIPIENT, f"account {message.to} is not registered")
-    sender = require_account(view, account_id)
-    free = account_health(view, sender).free_collateral
-    if message.amount > free:
-        raise Rejected(Reason.INSUFFICIENT_COLLATERAL, f"free collateral is {free}")
-    sender.collateral -= message.amount
-    store_account(view, account_id, sender)
+    debit_free_collateral(view, account_id, message.amount)
     receiver = require_account(view, message.to)
     receiver.collateral += message.amount
     store_account(view, message.to, receiver)
@@ -94,12 +99,7 @@ def apply_withdraw(view: StateView, account_id: int, message: Withdraw) -> Outco
     """Move free collateral into a new withdrawal record, which L1 pays once final."""
     if message.amount == 0:
         raise Rejected(Reason.ZERO_AMOUNT)
-    account = require_account(view, account_id)
-    free = account_health(view, account).free_collateral
-    if message.amount > free:
-        raise Rejected(Reason.INSUFFICIENT_COLLATERAL, f"free collateral is {free}")
-    account.collateral -= message.amount
-    store_account(view, account_id, account)
+    debit_free_collateral(view, account_id, message.amount)
     exchange = load_exchange(view)
     withdrawal_id = exchange.withdrawal_count
     exchange.withdrawal_count += 1
