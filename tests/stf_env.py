@@ -61,14 +61,15 @@ from node.protocol.tree import MemoryNodeStore, NodeStore
 DOMAIN = Domain(
     chain_id=901_337, verifying_contract=bytes.fromhex("5FbDB2315678afecb367f032d93F642f64180aa3")
 )
-"""The domain every test transaction is signed in (the same as the wire vectors')."""
+"""The domain every test transaction and vector is signed in (the address anvil gives the
+first deployment)."""
 
 START_TIME = 1_750_000_000
 """Batch timestamp the test exchange starts at."""
 
 
 def test_key(i: int) -> bytes:
-    """Deterministic throwaway private key number ``i`` (as in tests/vectors/generate.py)."""
+    """Deterministic throwaway private key number ``i``."""
     return keccak256(b"ratchet test key " + str(i).encode())
 
 

@@ -30,6 +30,10 @@ from .tree import NodeStore
 COLLATERAL_DECIMALS: Final = 6
 """Decimals of the collateral token (a USD stablecoin)."""
 
+FUNDING_CLAMP_LIMIT: Final = 100_000
+"""Largest funding clamp accepted at genesis: 10% per funding period."""
+
+
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
@@ -77,10 +81,7 @@ class MarketSpec:
     @property
     def divisor(self) -> int:
         """``price * size / divisor`` is in collateral base units."""
-        divisor = 1
-        for _ in range(self.price_decimals + self.size_decimals - COLLATERAL_DECIMALS):
-            divisor *= 10
-        return divisor
+        return int(10 ** (self.price_decimals + self.size_decimals - COLLATERAL_DECIMALS))
 
     def check(self) -> None:
         """Raise :class:`GenesisError` unless the parameters make a sound market."""
@@ -127,10 +128,6 @@ class MarketSpec:
             self.maintenance_margin_bps, self.maker_fee_bps, self.taker_fee_bps,
             self.max_funding_ppm, 0, 0, 0, 0, 0,
         )  # fmt: skip
-
-
-FUNDING_CLAMP_LIMIT: Final = 100_000
-"""Largest funding clamp accepted at genesis: 10% per funding period."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from node.protocol.batch import (
     transaction_proof,
 )
 from node.protocol.crypto import SECP256K1N, address_of, keccak256, sign_digest
-from node.protocol.eip712 import Domain, domain_separator, encode_type, type_hash
+from node.protocol.eip712 import domain_separator, encode_type, type_hash
 from node.protocol.encoding import decode_rlp_list, encode_items
 from node.protocol.merkle import ZERO_HASHES
 from node.protocol.state import LAYOUT, State
@@ -46,6 +46,7 @@ from node.protocol.transactions import (
 )
 from node.protocol.tree import MemoryNodeStore
 from node.protocol.witness import WitnessRecorder
+from tests.stf_env import DOMAIN, test_key
 from tests.vectors.stf_scenarios import stf_vectors
 
 VECTOR_DIR = Path(__file__).parent
@@ -54,20 +55,10 @@ STF_DIR = VECTOR_DIR / "stf"
 """The STF scenario vectors: one file per scenario, owned by this generator (a file
 there that no scenario produces is stale, and removed when the files are written)."""
 
-DOMAIN = Domain(
-    chain_id=901_337, verifying_contract=bytes.fromhex("5FbDB2315678afecb367f032d93F642f64180aa3")
-)
-"""The domain every vector is signed in (the address anvil gives the first deployment)."""
-
 
 def hx(data: bytes) -> str:
     """0x-hex of bytes."""
     return "0x" + data.hex()
-
-
-def test_key(i: int) -> bytes:
-    """Deterministic throwaway private key number ``i``."""
-    return keccak256(b"ratchet test key " + str(i).encode())
 
 
 def random_message(rng: random.Random, cls: type[Message]) -> Message:

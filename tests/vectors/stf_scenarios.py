@@ -46,9 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from sha3 import keccak_256
-
-from node.protocol.crypto import recover_signer, sign_digest
+from node.protocol.crypto import keccak256, recover_signer, sign_digest
 from node.protocol.eip712 import Domain, domain_separator, encode_word, type_hash
 from node.protocol.errors import InvalidSignatureError
 from node.protocol.genesis import Genesis, MarketSpec
@@ -776,8 +774,8 @@ def find_order_id_collision(domain: Domain, template: Order) -> tuple[int, int]:
     seen: dict[int, int] = {}
     nonce = 0
     while True:
-        struct_hash = keccak_256(prefix + nonce.to_bytes(32, "big")).digest()
-        order_id = int.from_bytes(keccak_256(head + struct_hash).digest(), "big") % ORDER_ID_MODULUS
+        struct_hash = keccak256(prefix + nonce.to_bytes(32, "big"))
+        order_id = int.from_bytes(keccak256(head + struct_hash), "big") % ORDER_ID_MODULUS
         first = seen.setdefault(order_id, nonce)
         if first != nonce:
             return first, nonce
