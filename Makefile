@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: help install devnet test test-slow lint typecheck contracts bench vectors clean
+.PHONY: help install devnet test test-slow lint typecheck contracts bench gas fuzz vectors clean
 
 help:
 	@echo "make devnet     start a local Ratchet devnet (not available yet)"
@@ -16,6 +16,8 @@ help:
 	@echo "make lint       ruff, strict mypy on the pure core, import contracts"
 	@echo "make contracts  compile contracts/src with the pinned solc into contracts/artifacts"
 	@echo "make bench      run the benchmarks in bench/ (JSON on stdout)"
+	@echo "make gas        L1 gas report: posting, dispute moves, one-step proofs (JSON)"
+	@echo "make fuzz       differential fuzz, Python STF vs OneStepExecutor, 100,000 steps"
 	@echo "make vectors    regenerate the committed test vectors in tests/vectors/"
 
 install: $(PY_STAMP) $(NPM_STAMP)
@@ -56,8 +58,17 @@ contracts: install
 vectors: $(PY_STAMP)
 	$(PY) -m tests.vectors.generate
 
-bench: $(PY_STAMP)
+bench: install
 	@for script in bench/*_bench.py; do $(PY) -m bench.$$(basename $$script .py) || exit 1; done
+	$(PY) -m bench.gas_report
+
+gas: install
+	$(PY) -m bench.gas_report
+
+# On demand: the differential test's generator and checker at scale (own anvil).
+FUZZ_STEPS ?= 100000
+fuzz: install
+	$(PY) -m tests.differential.fuzz --steps $(FUZZ_STEPS)
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -5,8 +5,13 @@
 // deployedBytecode}. Source unit names are relative to contracts/, so the output is the
 // same on every machine.
 //
-//   node contracts/compile.mjs            write the artifacts
-//   node contracts/compile.mjs --check    exit 1 if the committed artifacts differ
+//   node contracts/compile.mjs                  write the artifacts
+//   node contracts/compile.mjs --check          exit 1 if the committed artifacts differ
+//   node contracts/compile.mjs --only A.sol,B   compile only the sources whose path ends
+//                                               with one of the names (and what they
+//                                               import); write just their artifacts
+//
+// Imports starting with `@` (e.g. @openzeppelin/contracts) resolve from node_modules.
 import { readFileSync, writeFileSync, readdirSync, mkdirSync, existsSync, rmSync } from 'node:fs'
 import { join, relative, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,16 +41,18 @@ function solidityFiles (dir) {
   }).sort()
 }
 
-function compile () {
+function compile (only) {
   const sources = {}
   for (const dir of SOURCE_DIRS) {
     for (const file of solidityFiles(join(ROOT, dir))) {
-      sources[relative(ROOT, file)] = { content: readFileSync(file, 'utf8') }
+      const name = relative(ROOT, file)
+      if (only && !only.some((suffix) => name.endsWith(suffix))) continue
+      sources[name] = { content: readFileSync(file, 'utf8') }
     }
   }
   const input = { language: 'Solidity', sources, settings: SETTINGS }
   const findImports = (path) => {
-    const file = join(ROOT, path)
+    const file = path.startsWith('@') ? join(ROOT, '..', 'node_modules', path) : join(ROOT, path)
     return existsSync(file) ? { contents: readFileSync(file, 'utf8') } : { error: `not found: ${path}` }
   }
   const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }))
@@ -54,6 +61,7 @@ function compile () {
   if (errors.length) process.exit(1)
   const artifacts = {}
   for (const [sourceName, contracts] of Object.entries(output.contracts || {})) {
+    if (sourceName.startsWith('@')) continue // libraries' own contracts are not ours to ship
     for (const [contractName, out] of Object.entries(contracts)) {
       const bytecode = out.evm.bytecode.object
       if (!bytecode) continue // interfaces and abstract contracts
@@ -79,8 +87,14 @@ function compile () {
   return artifacts
 }
 
-const artifacts = compile()
-if (process.argv.includes('--check')) {
+const onlyAt = process.argv.indexOf('--only')
+const only = onlyAt > 0 ? process.argv[onlyAt + 1].split(',').map((n) => n.endsWith('.sol') ? n : `${n}.sol`) : null
+const artifacts = compile(only)
+if (only) {
+  mkdirSync(ARTIFACTS, { recursive: true })
+  for (const [name, text] of Object.entries(artifacts)) writeFileSync(join(ARTIFACTS, `${name}.json`), text)
+  console.log(`wrote ${Object.keys(artifacts).length} artifacts (--only ${only.join(',')})`)
+} else if (process.argv.includes('--check')) {
   const committed = existsSync(ARTIFACTS) ? readdirSync(ARTIFACTS).filter((f) => f.endsWith('.json')) : []
   const stale = []
   for (const [name, text] of Object.entries(artifacts)) {
