@@ -97,3 +97,35 @@ def merkle_proof(depth: int, leaves: Sequence[bytes], index: int) -> tuple[bytes
         level = [keccak256(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
         position >>= 1
     return tuple(siblings)
+
+
+def root_after_updates(depth: int, leaves: Sequence[tuple[int, bytes, Sequence[bytes]]]) -> bytes:
+    """
+    The root of a depth-``depth`` tree after setting several leaves at once, from
+    their proofs against the tree before (a multiproof update).
+
+    ``leaves`` lists ``(index, new_leaf_hash, siblings)`` sorted by strictly
+    increasing index, where ``siblings`` are the leaf's bottom-up siblings in the
+    tree *before* any of the updates. Climbing one height at a time, two listed
+    nodes that are siblings hash together; any other node hashes with its
+    sibling from the proof of a leaf below it. That sibling's subtree holds no
+    listed leaf (it would be listed next to it), so its old value is still right.
+    """
+    level = [(index, leaf, siblings) for index, leaf, siblings in leaves]
+    if not level:
+        raise ValueError("no leaves to update")
+    for height in range(depth):
+        parents = []
+        i = 0
+        while i < len(level):
+            index, node, siblings = level[i]
+            if index & 1 == 0 and i + 1 < len(level) and level[i + 1][0] == index + 1:
+                parent = hash_pair(node, level[i + 1][1])
+                i += 2
+            else:
+                sibling = siblings[height]
+                parent = hash_pair(sibling, node) if index & 1 else hash_pair(node, sibling)
+                i += 1
+            parents.append((index >> 1, parent, siblings))
+        level = parents
+    return level[0][1]

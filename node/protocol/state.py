@@ -231,6 +231,10 @@ class State:
         """How many records have uncommitted writes."""
         return len(self._dirty)
 
+    def table_roots(self) -> tuple[bytes, ...]:
+        """The committed global tree's leaves: every table root, unused slots zero."""
+        return tuple(self._table_roots)
+
     def table_root(self, table_id: int) -> bytes:
         """The committed root of one table."""
         self.layout.table(table_id)

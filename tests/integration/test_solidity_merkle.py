@@ -61,20 +61,19 @@ def test_state_proofs_agree(harness: Contract) -> None:
     assert checked >= 20
 
 
-@pytest.mark.parametrize("run", WITNESS["runs"], ids=lambda r: str(len(r["accesses"])))
-def test_witness_chain_agrees(harness: Contract, run: dict[str, Any]) -> None:
-    """What the one-step executor will do: verify each access, apply each write."""
-    root = unhex(run["preRoot"])
-    for access in run["accesses"]:
-        table, index = access["table"], int(access["index"])
-        siblings = [unhex(s) for s in access["siblings"]]
-        record = unhex(access["record"])
-        assert harness.functions.verifyState(root, table, index, record, siblings).call()
-        if access["kind"] == "write":
-            new = unhex(access["newRecord"])
-            root = harness.functions.stateRootWith(table, index, new, siblings).call()
-        assert root == unhex(access["rootAfter"])
-    assert root == unhex(run["postRoot"])
+@pytest.mark.parametrize("run", WITNESS["runs"], ids=lambda r: str(len(r["proofs"])))
+def test_witness_proofs_agree(harness: Contract, run: dict[str, Any]) -> None:
+    """What the one-step executor checks first: the table roots make the pre-root, and each
+    first-touch proof leads to its table's root."""
+    table_roots = [unhex(r) for r in run["tableRoots"]]
+    assert harness.functions.merkleRoot(LAYOUT.global_depth, table_roots).call() == unhex(
+        run["preRoot"]
+    )
+    for proof in run["proofs"]:
+        leaf = harness.functions.hashLeaf(unhex(proof["record"])).call()
+        siblings = [unhex(s) for s in proof["siblings"]]
+        root = harness.functions.rootFromPath(leaf, int(proof["index"]), siblings).call()
+        assert root == table_roots[proof["table"]]
 
 
 def test_transaction_roots_agree(harness: Contract) -> None:

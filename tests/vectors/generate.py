@@ -45,7 +45,7 @@ from node.protocol.transactions import (
     message_to_json,
 )
 from node.protocol.tree import MemoryNodeStore
-from node.protocol.witness import WitnessRecorder
+from node.protocol.witness import WitnessRecorder, decode_witness
 from tests.stf_env import DOMAIN, test_key
 from tests.vectors.stf_scenarios import stf_vectors
 
@@ -361,7 +361,8 @@ def state_vectors() -> dict[str, Any]:
 
 
 def witness_vectors() -> dict[str, Any]:
-    """Runs of reads and writes recorded as ordered witnesses, with every intermediate root."""
+    """Runs of reads and writes with their witnesses: the pre-state's table roots and the
+    first-touch proofs, and the post-state root the executor must compute from them."""
     rng = random.Random(5)
     store = MemoryNodeStore()
     base = State(store)
@@ -382,29 +383,30 @@ def witness_vectors() -> dict[str, Any]:
                 operations.append(
                     {"op": "set", "table": table, "index": str(index), "record": hx(record)}
                 )
+        witness = decode_witness(recorder.witness())
         runs.append(
             {
                 "preRoot": hx(pre_root),
                 "operations": operations,
-                "accesses": [
+                "tableRoots": [hx(r) for r in witness.table_roots],
+                "proofs": [
                     {
-                        "kind": a.kind.name.lower(),
-                        "table": a.proof.table,
-                        "index": str(a.proof.index),
-                        "record": hx(a.proof.record),
-                        "siblings": [hx(s) for s in a.proof.siblings],
-                        "root": hx(a.root),
-                        "rootAfter": hx(a.root_after()),
-                        **({"newRecord": hx(a.new_record)} if a.new_record is not None else {}),
+                        "table": p.table,
+                        "index": str(p.index),
+                        "record": hx(p.record),
+                        "siblings": [hx(s) for s in p.siblings],
                     }
-                    for a in recorder.accesses
+                    for p in witness.proofs
                 ],
                 "postRoot": hx(recorder.root),
                 "encoded": hx(recorder.witness()),
             }
         )
     return {
-        "description": "ordered witnesses of read/write runs against a fixed pre-state",
+        "description": (
+            "witnesses of read/write runs against a fixed pre-state: the table roots, then "
+            "each touched key's pre-state record and table-level siblings in first-touch order"
+        ),
         "preStateWrites": [
             {"table": t, "index": str(i), "record": hx(r)} for t, i, r in pre_writes
         ],

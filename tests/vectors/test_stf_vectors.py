@@ -56,7 +56,7 @@ from node.protocol.transactions import (
     decode_transaction,
 )
 from node.protocol.tree import MemoryNodeStore
-from node.protocol.witness import WitnessError, WitnessView, decode_witness
+from node.protocol.witness import LeafProof, Witness, WitnessError, WitnessView, decode_witness
 from tests.stf_env import DOMAIN
 from tests.vectors import generate, stf_scenarios
 from tests.vectors.stf_scenarios import outcome_json
@@ -206,12 +206,13 @@ def test_witness_replay_refuses_a_tampered_witness() -> None:
     an entry, or with a record changed, is refused."""
     vector = VECTORS["time_in_force.json"]
     replayed = next(r for r in replay(vector) if r.outcome.fills)
-    proofs = decode_witness(unhex(replayed.entry["witness"]))
+    witness = decode_witness(unhex(replayed.entry["witness"]))
+    short = Witness(witness.table_roots, witness.proofs[:-1])
     with pytest.raises(WitnessError):
-        apply_step(WitnessView(replayed.pre_root, proofs[:-1]), replayed.step, replayed.context)
-    tampered = [*proofs]
-    first = tampered[0]
-    tampered[0] = type(first)(first.table, first.index, first.record + b"\x00", first.siblings)
+        apply_step(WitnessView(replayed.pre_root, short), replayed.step, replayed.context)
+    first, *rest = witness.proofs
+    forged = LeafProof(first.table, first.index, first.record + b"\x00", first.siblings)
+    tampered = Witness(witness.table_roots, (forged, *rest))
     with pytest.raises(WitnessError):
         apply_step(WitnessView(replayed.pre_root, tampered), replayed.step, replayed.context)
 

@@ -19,7 +19,7 @@ from node.protocol.batch import decode_batch, encode_batch, transaction_leaf
 from node.protocol.crypto import keccak256, recover_signer
 from node.protocol.eip712 import Domain, domain_separator, encode_type, type_hash
 from node.protocol.merkle import ZERO_HASHES, root_from_path
-from node.protocol.state import LAYOUT, Proof, State, verify_proof
+from node.protocol.state import LAYOUT, Proof, State, global_tree, verify_proof
 from node.protocol.transactions import (
     MESSAGE_TYPES,
     decode_transaction,
@@ -28,7 +28,14 @@ from node.protocol.transactions import (
     typed_data,
 )
 from node.protocol.tree import MemoryNodeStore
-from node.protocol.witness import AccessKind, WitnessRecorder, decode_witness, encode_witness
+from node.protocol.witness import (
+    LeafProof,
+    Witness,
+    WitnessRecorder,
+    WitnessView,
+    decode_witness,
+    encode_witness,
+)
 from tests.vectors import generate
 
 VECTORS = Path(__file__).parent
@@ -154,23 +161,32 @@ def test_witness_vector(run: dict[str, Any]) -> None:
         base.set(write["table"], int(write["index"]), unhex(write["record"]))
     assert base.commit() == unhex(run["preRoot"])
 
-    # What the one-step executor does: walk the accesses, checking each against the current root.
-    root = unhex(run["preRoot"])
-    for access in run["accesses"]:
-        proof = Proof(
-            access["table"],
-            int(access["index"]),
-            unhex(access["record"]),
-            tuple(unhex(s) for s in access["siblings"]),
+    # The table roots make the pre-root, and every proof leads to its table's root.
+    table_roots = tuple(unhex(r) for r in run["tableRoots"])
+    assert global_tree(list(table_roots))[0] == unhex(run["preRoot"])
+    proofs = tuple(
+        LeafProof(
+            p["table"], int(p["index"]), unhex(p["record"]), tuple(unhex(s) for s in p["siblings"])
         )
-        assert unhex(access["root"]) == root
-        assert verify_proof(root, proof)
-        if access["kind"] == "write":
-            root = proof.root_with(unhex(access["newRecord"]))
-        assert unhex(access["rootAfter"]) == root
-    assert root == unhex(run["postRoot"])
+        for p in run["proofs"]
+    )
+    for proof in proofs:
+        assert proof.table_root() == table_roots[proof.table]
+        assert proof.record == base.get(proof.table, proof.index)
+    witness = Witness(table_roots, proofs)
+    assert decode_witness(unhex(run["encoded"])) == witness
+    assert encode_witness(witness) == unhex(run["encoded"])
 
-    # The recorder reproduces the very same witness and encoding.
+    # What the one-step executor does: serve the run from the witness, then compute the root.
+    view = WitnessView(unhex(run["preRoot"]), witness)
+    for op in run["operations"]:
+        if op["op"] == "get":
+            view.get(op["table"], int(op["index"]))
+        else:
+            view.set(op["table"], int(op["index"]), unhex(op["record"]))
+    assert view.finish() == unhex(run["postRoot"])
+
+    # The recorder reproduces the very same witness and post-root.
     recorder = WitnessRecorder(store, unhex(run["preRoot"]))
     for op in run["operations"]:
         if op["op"] == "get":
@@ -178,10 +194,4 @@ def test_witness_vector(run: dict[str, Any]) -> None:
         else:
             recorder.set(op["table"], int(op["index"]), unhex(op["record"]))
     assert recorder.root == unhex(run["postRoot"])
-    assert [a.kind for a in recorder.accesses] == [
-        AccessKind.READ if a["kind"] == "read" else AccessKind.WRITE for a in run["accesses"]
-    ]
-    encoded = unhex(run["encoded"])
-    assert recorder.witness() == encoded
-    assert encode_witness(a.proof for a in recorder.accesses) == encoded
-    assert decode_witness(encoded) == [a.proof for a in recorder.accesses]
+    assert recorder.witness() == unhex(run["encoded"])
