@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from node.protocol import records
-from node.protocol.step import Reason
+from node.protocol import accounts, book, margin, oracle, orders, records, transactions
+from node.protocol.step import OrderEnd, Reason
 from node.protocol.transactions import MAX_TRANSACTION_BYTES, TxKind
 
 EXECUTOR = Path(__file__).resolve().parents[2] / "contracts" / "src" / "executor"
@@ -25,20 +25,32 @@ def solidity_constants(name: str) -> dict[str, str]:
     return dict(re.findall(pattern, source))
 
 
-OPERATORS = {ast.LShift: operator.lshift, ast.Sub: operator.sub, ast.Add: operator.add}
+OPERATORS = {
+    ast.LShift: operator.lshift,
+    ast.Sub: operator.sub,
+    ast.Add: operator.add,
+    ast.Mult: operator.mul,
+}
+TYPE_MAX = re.compile(r"type\((u?)int(\d+)\)\.max")
 
 
 def evaluate(expression: str) -> int:
-    """The value of a constant made of integers, ``<<``, ``+``, ``-`` and ``type(int64).max``."""
+    """The value of an integer expression of literals, ``<< + - *`` and ``type(uintN).max``
+    or ``type(intN).max``."""
+
+    def type_max(match: re.Match[str]) -> str:
+        bits = int(match.group(2))
+        return str((1 << bits) - 1 if match.group(1) else (1 << (bits - 1)) - 1)
+
+    expression = TYPE_MAX.sub(type_max, expression)
 
     def value(node: ast.expr) -> int:
         if isinstance(node, ast.Constant) and type(node.value) is int:
             return node.value
         if isinstance(node, ast.BinOp) and type(node.op) in OPERATORS:
-            return OPERATORS[type(node.op)](value(node.left), value(node.right))
+            return int(OPERATORS[type(node.op)](value(node.left), value(node.right)))
         raise ValueError(f"not a plain integer constant: {expression}")
 
-    expression = expression.replace("type(int64).max", str((1 << 63) - 1))
     return value(ast.parse(expression.strip(), mode="eval").body)
 
 
@@ -75,3 +87,32 @@ def test_transaction_constants_agree() -> None:
     assert evaluate(solidity["MAX_TRANSACTION_BYTES"]) == MAX_TRANSACTION_BYTES
     kinds = {kind.name: evaluate(solidity[kind.name]) for kind in TxKind if kind.name in solidity}
     assert kinds == {kind.name: kind.value for kind in TxKind}
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "expected"),
+    [
+        ("LibMargin.sol", "BPS", margin.BPS),
+        ("LibMargin.sol", "FUNDING_SCALE", margin.FUNDING_SCALE),
+        ("LibOracle.sol", "FUNDING_PERIOD", oracle.FUNDING_PERIOD),
+        ("LibAccounts.sol", "MAX_DEPOSIT", accounts.MAX_DEPOSIT),
+        ("LibOrders.sol", "MAX_MATCHES", orders.MAX_MATCHES),
+        ("LibOrders.sol", "ALL_MARKETS", transactions.ALL_MARKETS),
+        ("LibOrders.sol", "TICK_BITS", records.TICK_BITS),
+        ("LibOrders.sol", "GTC", transactions.TimeInForce.GTC),
+        ("LibOrders.sol", "IOC", transactions.TimeInForce.IOC),
+        ("LibOrders.sol", "FOK", transactions.TimeInForce.FOK),
+        ("LibOrders.sol", "POST_ONLY", transactions.TimeInForce.POST_ONLY),
+        ("LibOrders.sol", "END_FILLED", OrderEnd.FILLED),
+        ("LibOrders.sol", "END_NO_LIQUIDITY", OrderEnd.NO_LIQUIDITY),
+        ("LibOrders.sol", "END_MATCH_LIMIT", OrderEnd.MATCH_LIMIT),
+        ("LibOrders.sol", "END_TAKER_MARGIN", OrderEnd.TAKER_MARGIN),
+        ("LibOrders.sol", "END_REDUCED", OrderEnd.REDUCED),
+        ("LibOrders.sol", "FILL_DONE", orders.FillStatus.DONE),
+        ("LibOrders.sol", "FILL_MAKER_MARGIN", orders.FillStatus.MAKER_MARGIN),
+        ("LibOrders.sol", "FILL_TAKER_MARGIN", orders.FillStatus.TAKER_MARGIN),
+        ("LibBook.sol", "HEIGHTS", book.HEIGHTS),
+    ],
+)
+def test_stf_constants_agree(source: str, name: str, expected: int) -> None:
+    assert evaluate(solidity_constants(source)[name]) == expected

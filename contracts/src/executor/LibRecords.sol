@@ -13,6 +13,10 @@ import {LibStepState} from "./LibStepState.sol";
 ///      256 bits; encoding narrows each field with SafeCast, which reverts exactly where the
 ///      Python encoder raises (a value out of its field: a bug, never a valid step).
 library LibRecords {
+    /// @notice A record field does not fit its width (the Python encoder raises too): a bug,
+    ///         never a valid step. (Most fields use SafeCast's errors instead.)
+    error FieldOutOfRange();
+
     using LibStepState for LibStepState.StepState;
     using SafeCast for uint256;
     using SafeCast for int256;
@@ -155,10 +159,6 @@ library LibRecords {
         }
     }
 
-    function _i64(bytes memory record, uint256 offset) private pure returns (int256) {
-        return int256(int64(uint64(_u(record, offset, 64))));
-    }
-
     function _i256(bytes memory record, uint256 offset) private pure returns (int256) {
         return int256(_u(record, offset, 256));
     }
@@ -221,19 +221,29 @@ library LibRecords {
     }
 
     function decodeMarket(bytes memory r) internal pure returns (Market memory m) {
-        m.tickSize = _u(r, 0, 64);
-        m.lotSize = _u(r, 8, 64);
-        m.divisor = _u(r, 16, 64);
-        m.initialMarginBps = _u(r, 24, 16);
-        m.maintenanceMarginBps = _u(r, 26, 16);
-        m.makerFeeBps = _u(r, 28, 16);
-        m.takerFeeBps = _u(r, 30, 16);
-        m.maxFundingPpm = _u(r, 32, 32);
-        m.oraclePrice = _u(r, 36, 64);
-        m.oracleTime = _u(r, 44, 64);
-        m.lastPrice = _u(r, 52, 64);
-        m.fundingIndex = _i256(r, 60);
-        m.fundingBalance = _i256(r, 92);
+        decodeMarketInto(r, m);
+    }
+
+    /// @notice Decode the market record `r` into `m` (all fields overwritten).
+    /// @dev Straight into the struct's memory (one word per member, in order): health checks
+    ///      decode a market per position.
+    function decodeMarketInto(bytes memory r, Market memory m) internal pure {
+        assembly ("memory-safe") {
+            let p := add(r, 32)
+            mstore(m, shr(192, mload(p))) // tickSize u64
+            mstore(add(m, 0x20), shr(192, mload(add(p, 8)))) // lotSize u64
+            mstore(add(m, 0x40), shr(192, mload(add(p, 16)))) // divisor u64
+            mstore(add(m, 0x60), shr(240, mload(add(p, 24)))) // initialMarginBps u16
+            mstore(add(m, 0x80), shr(240, mload(add(p, 26)))) // maintenanceMarginBps u16
+            mstore(add(m, 0xa0), shr(240, mload(add(p, 28)))) // makerFeeBps u16
+            mstore(add(m, 0xc0), shr(240, mload(add(p, 30)))) // takerFeeBps u16
+            mstore(add(m, 0xe0), shr(224, mload(add(p, 32)))) // maxFundingPpm u32
+            mstore(add(m, 0x100), shr(192, mload(add(p, 36)))) // oraclePrice u64
+            mstore(add(m, 0x120), shr(192, mload(add(p, 44)))) // oracleTime u64
+            mstore(add(m, 0x140), shr(192, mload(add(p, 52)))) // lastPrice u64
+            mstore(add(m, 0x160), mload(add(p, 60))) // fundingIndex i256
+            mstore(add(m, 0x180), mload(add(p, 92))) // fundingBalance i256
+        }
     }
 
     /// @notice The market `id`; `exists` is false when absent (ids >= 2^16 are absent and
@@ -243,10 +253,21 @@ library LibRecords {
         pure
         returns (bool exists, Market memory m)
     {
-        if (id >= MARKET_LIMIT) return (false, m);
+        exists = loadMarketInto(st, id, m);
+    }
+
+    /// @notice `loadMarket` into the caller's `m` (overwritten when the market exists):
+    ///         whether it exists.
+    function loadMarketInto(LibStepState.StepState memory st, uint256 id, Market memory m)
+        internal
+        pure
+        returns (bool exists)
+    {
+        if (id >= MARKET_LIMIT) return false;
         bytes memory r = st.get(LibStateLayout.TABLE_MARKETS, id);
-        if (r.length == 0) return (false, m);
-        return (true, decodeMarket(r));
+        if (r.length == 0) return false;
+        decodeMarketInto(r, m);
+        return true;
     }
 
     function storeMarket(LibStepState.StepState memory st, uint256 id, Market memory m) internal pure {
@@ -255,39 +276,101 @@ library LibRecords {
 
     // Account ---------------------------------------------------------------------------
 
+    /// @dev One allocation, fields written in ascending order (each 32-byte store may spill
+    ///      zeros past its field; the next field overwrites them). SafeCast narrows every
+    ///      field exactly where the Python encoder raises.
     function encodeAccount(Account memory a) internal pure returns (bytes memory out) {
-        out = abi.encodePacked(
-            a.owner,
-            a.collateral,
-            a.nonceBase.toUint64(),
-            a.nonceBits,
-            a.orderCount.toUint8(),
-            a.positionCount.toUint8()
-        );
-        for (uint256 i = 0; i < a.orderCount; ++i) {
-            out = bytes.concat(out, bytes8(a.orders[i].toUint64()));
+        uint256 orderCount = a.orderCount.toUint8();
+        uint256 positionCount = a.positionCount.toUint8();
+        // the struct holds no more (the STF never has more: Solidity's bounds check)
+        if (orderCount > MAX_OPEN_ORDERS || positionCount > MAX_POSITIONS) revert FieldOutOfRange();
+        uint256 nonceBase = a.nonceBase.toUint64();
+        address owner = a.owner;
+        int256 collateral = a.collateral;
+        uint256 nonceBits = a.nonceBits;
+        out = new bytes(94 + 8 * orderCount + 44 * positionCount);
+        uint256 p;
+        assembly ("memory-safe") {
+            p := add(out, 32)
+            mstore(p, shl(96, owner))
+            mstore(add(p, 20), collateral)
+            mstore(add(p, 52), shl(192, nonceBase))
+            mstore(add(p, 60), nonceBits)
+            mstore8(add(p, 92), orderCount)
+            mstore8(add(p, 93), positionCount)
+            p := add(p, 94)
         }
-        for (uint256 i = 0; i < a.positionCount; ++i) {
-            Position memory p = a.positions[i];
-            out = bytes.concat(out, abi.encodePacked(p.market.toUint32(), p.size.toInt64(), p.fundingIndex));
+        bool fits = true;
+        uint256[16] memory orders = a.orders;
+        Position[8] memory positions = a.positions;
+        assembly ("memory-safe") {
+            for { let i := 0 } lt(i, orderCount) { i := add(i, 1) } {
+                let id := mload(add(orders, shl(5, i)))
+                fits := and(fits, iszero(shr(64, id))) // u64
+                mstore(p, shl(192, id))
+                p := add(p, 8)
+            }
+            for { let i := 0 } lt(i, positionCount) { i := add(i, 1) } {
+                let pos := mload(add(positions, shl(5, i)))
+                let market := mload(pos)
+                let size := mload(add(pos, 0x20))
+                fits := and(fits, iszero(shr(32, market))) // u32
+                fits := and(fits, eq(signextend(7, size), size)) // i64
+                mstore(p, shl(224, market))
+                mstore(add(p, 4), shl(192, size))
+                mstore(add(p, 12), mload(add(pos, 0x40)))
+                p := add(p, 44)
+            }
         }
+        // the range checks of the order ids and positions, as the Python encoder's
+        if (!fits) revert FieldOutOfRange();
     }
 
     function decodeAccount(bytes memory r) internal pure returns (Account memory a) {
-        a.owner = _address(r, 0);
-        a.collateral = _i256(r, 20);
-        a.nonceBase = _u(r, 52, 64);
-        a.nonceBits = _u(r, 60, 256);
-        a.orderCount = _u(r, 92, 8);
-        a.positionCount = _u(r, 93, 8);
-        uint256 offset = 94;
-        for (uint256 i = 0; i < a.orderCount; ++i) {
-            a.orders[i] = _u(r, offset, 64);
-            offset += 8;
+        decodeAccountInto(r, a);
+    }
+
+    /// @notice Decode the account record `r` into `a` (its fields are overwritten; slots
+    ///         beyond the counts are left as they are). Saves the allocation of a second
+    ///         zeroed Account (each costs ~1.8 KB of memory) where the caller has one.
+    function decodeAccountInto(bytes memory r, Account memory a) internal pure {
+        uint256 orderCount;
+        uint256 positionCount;
+        // the scalar fields and the order ids straight into the struct's memory (a memory
+        // struct is one word per member in order; `orders` is a pointer to 16 words)
+        assembly ("memory-safe") {
+            let p := add(r, 32)
+            mstore(a, shr(96, mload(p))) // owner
+            mstore(add(a, 0x20), mload(add(p, 20))) // collateral
+            mstore(add(a, 0x40), shr(192, mload(add(p, 52)))) // nonceBase
+            mstore(add(a, 0x60), mload(add(p, 60))) // nonceBits
+            orderCount := byte(0, mload(add(p, 92)))
+            positionCount := byte(0, mload(add(p, 93)))
+            mstore(add(a, 0xa0), orderCount)
+            mstore(add(a, 0xe0), positionCount)
+            // the STF never writes more than the arrays hold (Solidity's bounds check)
+            if or(gt(orderCount, 16), gt(positionCount, 8)) { revert(0, 0) }
+            let orders := mload(add(a, 0x80))
+            let q := add(p, 94)
+            for { let i := 0 } lt(i, orderCount) { i := add(i, 1) } {
+                mstore(add(orders, shl(5, i)), shr(192, mload(q)))
+                q := add(q, 8)
+            }
         }
-        for (uint256 i = 0; i < a.positionCount; ++i) {
-            a.positions[i] = Position(_u(r, offset, 32), _i64(r, offset + 4), _i256(r, offset + 12));
-            offset += 44;
+        // each position into a fresh struct (3 words): a decoded account never shares one
+        assembly ("memory-safe") {
+            let positions := mload(add(a, 0xc0))
+            let q := add(add(r, 126), shl(3, orderCount)) // byte 94 + 8 * orderCount
+            let free := mload(0x40)
+            for { let i := 0 } lt(i, positionCount) { i := add(i, 1) } {
+                mstore(free, shr(224, mload(q))) // market u32
+                mstore(add(free, 0x20), signextend(7, shr(192, mload(add(q, 4))))) // size i64
+                mstore(add(free, 0x40), mload(add(q, 12))) // fundingIndex i256
+                mstore(add(positions, shl(5, i)), free)
+                free := add(free, 0x60)
+                q := add(q, 44)
+            }
+            mstore(0x40, free)
         }
     }
 
@@ -298,14 +381,85 @@ library LibRecords {
         pure
         returns (bool exists, Account memory a)
     {
-        if (id >= ACCOUNT_LIMIT) return (false, a);
+        exists = loadAccountInto(st, id, a);
+    }
+
+    /// @notice `loadAccount` into the caller's `a` (overwritten when the account exists):
+    ///         whether it exists.
+    function loadAccountInto(LibStepState.StepState memory st, uint256 id, Account memory a)
+        internal
+        pure
+        returns (bool exists)
+    {
+        if (id >= ACCOUNT_LIMIT) return false;
         bytes memory r = st.get(LibStateLayout.TABLE_ACCOUNTS, id);
-        if (r.length == 0) return (false, a);
-        return (true, decodeAccount(r));
+        if (r.length == 0) return false;
+        decodeAccountInto(r, a);
+        return true;
     }
 
     function storeAccount(LibStepState.StepState memory st, uint256 id, Account memory a) internal pure {
         st.set(LibStateLayout.TABLE_ACCOUNTS, id, encodeAccount(a));
+    }
+
+    /// @notice The record of account `id` (empty when absent; ids >= 2^32 are absent and read
+    ///         nothing), undecoded. It is the step state's memory: never modify it in place.
+    function accountRecord(LibStepState.StepState memory st, uint256 id) internal pure returns (bytes memory) {
+        if (id >= ACCOUNT_LIMIT) return "";
+        return st.get(LibStateLayout.TABLE_ACCOUNTS, id);
+    }
+
+    /// @notice Write the record of account `id`.
+    function storeAccountRecord(LibStepState.StepState memory st, uint256 id, bytes memory r) internal pure {
+        st.set(LibStateLayout.TABLE_ACCOUNTS, id, r);
+    }
+
+    // Account records edited in place of a decode + encode (the same bytes, less gas) -----
+
+    /// @notice The account record `r` with `delta` added to its collateral: the encoding of
+    ///         `decodeAccount(r)` with `collateral += delta` (a new record; `r` is untouched).
+    function withCollateralAdded(bytes memory r, int256 delta) internal pure returns (bytes memory out) {
+        int256 collateral = _i256(r, 20) + delta;
+        out = _copy(r, r.length);
+        assembly ("memory-safe") {
+            mstore(add(out, 52), collateral) // bytes 20..52 of the record
+        }
+    }
+
+    /// @notice The account record `r` without resting order `orderId` in its `orders` (the
+    ///         first occurrence; the others keep their order; it must be there): the encoding
+    ///         of `decodeAccount(r)` after Python's `orders.remove(orderId)`.
+    function withoutOrderId(bytes memory r, uint256 orderId) internal pure returns (bytes memory out) {
+        uint256 count = _u(r, 92, 8);
+        uint256 i;
+        assembly ("memory-safe") {
+            let q := add(r, 126) // the first id: byte 94 of the record
+            for {} and(lt(i, count), iszero(eq(shr(192, mload(q)), orderId))) {} {
+                i := add(i, 1)
+                q := add(q, 8)
+            }
+        }
+        assert(i < count); // a resting order is in its owner's list
+        uint256 cut = 94 + 8 * i; // the 8 bytes of the id go
+        out = _copy(r, cut);
+        uint256 rest = r.length - cut - 8;
+        assembly ("memory-safe") {
+            let data := add(out, 32)
+            mstore(out, add(cut, rest))
+            mcopy(add(data, cut), add(add(r, 40), cut), rest)
+            mstore8(add(data, 92), sub(count, 1))
+        }
+    }
+
+    /// @dev A new bytes holding the first `length` bytes of `r`, with room for all of `r`.
+    function _copy(bytes memory r, uint256 length) private pure returns (bytes memory out) {
+        uint256 size = r.length;
+        assembly ("memory-safe") {
+            out := mload(0x40)
+            mstore(out, length)
+            mcopy(add(out, 32), add(r, 32), length)
+            mstore(0x40, add(add(out, 32), and(add(size, 31), not(31))))
+        }
     }
 
     /// @notice Index of the account's position in `market` and whether it has one.
@@ -342,7 +496,7 @@ library LibRecords {
     function decodeOrder(bytes memory r) internal pure returns (RestingOrder memory o) {
         o.account = _u(r, 0, 64);
         o.market = _u(r, 8, 32);
-        o.isBuy = _u(r, 12, 8) != 0;
+        o.isBuy = _u(r, 12, 8) == 1; // as records.py: only 1 is a buy
         o.tick = _u(r, 13, 64);
         o.size = _u(r, 21, 64);
         o.remaining = _u(r, 29, 64);

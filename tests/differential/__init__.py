@@ -1,0 +1,1 @@
+"""Differential tests: the Solidity one-step executor against the Python STF."""
