@@ -32,7 +32,7 @@ from bench.stf_flow import FlowGenerator
 from bench.worst_case import BUILDERS, WorstCase, heaviest_order
 from node.l1.anvil import Anvil
 from node.l1.deploy import RollupParameters, bind, contract_address, deploy_all, deploy_rollup
-from node.protocol.batch import transaction_proof
+from node.protocol.batch import encode_transactions, transaction_proof
 from node.protocol.eip712 import Domain, domain_separator
 from node.protocol.encoding import encode_items
 from node.protocol.step import StepKind
@@ -78,7 +78,7 @@ def post(
     parent = rollup.functions.parentRootOf(index).call()
     now = w3.eth.get_block("latest")["timestamp"]
     call = rollup.functions.postBatch(
-        index, parent, now, 0, post_root, encode_items(list(transactions))
+        index, parent, now, 0, post_root, encode_transactions(transactions)
     )
     return send(w3, call, sequencer)
 
@@ -193,7 +193,7 @@ def dispute(w3: Web3, executor: ChecksumAddress) -> dict[str, Any]:
     timestamp = case.exchange.timestamp
     assert timestamp <= now, "the worst case's batch time is in the past of anvil's clock"
     call = rollup.functions.postBatch(
-        0, pre_root, timestamp, 0, b"\x66" * 32, encode_items(transactions)
+        0, pre_root, timestamp, 0, b"\x66" * 32, encode_transactions(transactions)
     )
     record("postBatch (64 txs)", send(w3, call, sequencer))
     receipt = send(w3, game.functions.challenge(0), challenger, value=ETHER)

@@ -38,6 +38,12 @@ def transaction_leaf(raw: bytes) -> bytes:
     return keccak256(raw)
 
 
+def encode_transactions(transactions: Sequence[bytes]) -> bytes:
+    """The canonical RLP list of a batch's transactions: the ``transactions`` argument of
+    ``Rollup.postBatch``, from which the contract computes the transaction root."""
+    return encode_items(list(transactions))
+
+
 def transactions_root(transactions: Sequence[bytes]) -> bytes:
     """The transaction root of a batch carrying ``transactions``."""
     return merkle_root(TX_TREE_DEPTH, [keccak256(raw) for raw in transactions])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
+from .crypto import keccak256
 from .errors import MalformedEncodingError, UnknownTransactionKindError
 
 DEPOSIT_LENGTH: Final = 61
@@ -78,3 +79,13 @@ def decode_l1_message(data: bytes) -> L1Message:
     if data[0] == L1MessageKind.FORCED_TRANSACTION:
         return ForcedTransaction(data[1:])
     raise UnknownTransactionKindError(f"unknown L1 message kind {data[0]}")
+
+
+def next_accumulator(previous: bytes, message: bytes, timestamp: int) -> bytes:
+    """
+    The inbox accumulator after appending ``message`` at L1 time ``timestamp``:
+    ``keccak256(previous || keccak256(message) || uint64 timestamp)``, where ``previous``
+    is the accumulator of the message before (32 zero bytes for the first). The Bridge
+    stores it per message, so a follower can check the inbox it rebuilt from the logs.
+    """
+    return keccak256(previous + keccak256(message) + timestamp.to_bytes(8, "big"))

@@ -28,6 +28,7 @@ from node.protocol.inbox import Deposit, decode_l1_message
 from node.protocol.step import Reason, StepKind
 from node.protocol.transactions import TxKind, decode_transaction
 from node.protocol.witness import Witness, decode_witness, encode_witness
+from tests.vectors.test_vectors import unhex
 
 STF_DIR: Final = Path(__file__).parent.parent / "vectors" / "stf"
 FILES: Final = sorted(STF_DIR.glob("*.json"))
@@ -40,11 +41,6 @@ GAS_BUDGET: Final = 2_000_000
 that catches regressions, not the goal (1.5M). The heaviest, a 16-fill sweep (match_limit
 step 59), takes about 1.8M: about 1M in the memory model (its 48 witness entries' proofs
 and the multiproof update), the rest the matching logic and its 10.6 KB witness."""
-
-
-def unhex(value: str) -> bytes:
-    assert value.startswith("0x")
-    return bytes.fromhex(value[2:])
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,8 @@ from web3.types import TxParams, TxReceipt, Wei
 from node.l1.anvil import Anvil
 from node.l1.artifacts import load_artifact
 from node.l1.deploy import Deployment, RollupParameters, bind, deploy_contract, deploy_rollup
-from node.protocol.batch import transaction_proof
+from node.protocol.batch import encode_transactions, transaction_proof
 from node.protocol.crypto import keccak256
-from node.protocol.encoding import encode_items
 
 ETHER = 10**18
 """Wei per ether."""
@@ -262,7 +261,7 @@ class System:
         if post_root is None:
             post_root = keccak256(b"post root" + parent_root)
         return self.rollup.functions.postBatch(
-            index, parent_root, timestamp, inbox_end, post_root, encode_list(transactions)
+            index, parent_root, timestamp, inbox_end, post_root, encode_transactions(transactions)
         )
 
     def batch(self, index: int) -> dict[str, Any]:
@@ -353,22 +352,6 @@ def deploy_system(chain: Chain, genesis_root: bytes = b"\x42" * 32, **overrides:
     )
     system.domain_separator = bytes(system.rollup.functions.domainSeparator().call())
     return system
-
-
-# the inbox ---------------------------------------------------------------------------
-
-
-def accumulate(previous: bytes, message: bytes, timestamp: int) -> bytes:
-    """accumulator[i] = keccak256(accumulator[i-1] || keccak256(message) || uint64 timestamp)."""
-    return keccak256(previous + keccak256(message) + timestamp.to_bytes(8, "big"))
-
-
-# batches -----------------------------------------------------------------------------
-
-
-def encode_list(transactions: Sequence[bytes]) -> bytes:
-    """The canonical RLP list of byte strings postBatch takes."""
-    return encode_items(list(transactions))
 
 
 # the alphabet trace ------------------------------------------------------------------

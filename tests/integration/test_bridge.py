@@ -16,6 +16,7 @@ from node.protocol.inbox import (
     ForcedTransaction,
     decode_l1_message,
     encode_l1_message,
+    next_accumulator,
 )
 from node.protocol.state import TABLE_WITHDRAWALS
 from node.protocol.step import StepKind
@@ -24,7 +25,6 @@ from tests.integration.l1_env import (
     TEST_PARAMETERS,
     Chain,
     System,
-    accumulate,
     deploy_system,
     error_data,
     events,
@@ -203,7 +203,7 @@ def test_deposit_messages_and_accumulator_match_python(system: System) -> None:
         message = encode_l1_message(Deposit(owner_bytes, account, amount))
         assert len(message) == 61
         (queued,) = events(system.bridge, receipt, "MessageQueued")
-        previous = accumulate(previous, message, timestamp)
+        previous = next_accumulator(previous, message, timestamp)
         assert queued == {
             "messageIndex": i,
             "message": message,
@@ -263,7 +263,7 @@ def test_force_transaction_queues_its_bytes(system: System) -> None:
     message = encode_l1_message(ForcedTransaction(tx))
     assert queued["message"] == message == b"\x01" + tx
     first = system.bridge.functions.accumulator(0).call()
-    assert queued["accumulator"] == accumulate(first, message, queued["timestamp"])
+    assert queued["accumulator"] == next_accumulator(first, message, queued["timestamp"])
     assert decode_l1_message(message) == ForcedTransaction(tx)
 
 

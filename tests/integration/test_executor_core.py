@@ -72,6 +72,7 @@ from node.protocol.witness import (
 )
 from tests.conftest import deploy
 from tests.strategies import domains, mutations, nested_lists, signed_transactions
+from tests.vectors.test_vectors import unhex
 
 VECTORS = Path(__file__).parent.parent / "vectors"
 TX_VECTORS = json.loads((VECTORS / "transactions.json").read_text())
@@ -85,11 +86,6 @@ DOMAIN = Domain(
 SEPARATOR = domain_separator(DOMAIN)
 MALFORMED, BAD_SIGNATURE = int(Reason.MALFORMED), int(Reason.BAD_SIGNATURE)
 SECP256K1P = 2**256 - 2**32 - 977
-
-
-def unhex(value: str) -> bytes:
-    assert value.startswith("0x")
-    return bytes.fromhex(value[2:])
 
 
 def selector(signature: str) -> str:

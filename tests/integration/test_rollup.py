@@ -13,7 +13,13 @@ from web3.exceptions import ContractCustomError
 from web3.types import TxParams
 
 from node.l1.deploy import bind, deploy_contract
-from node.protocol.batch import BatchHeader, decode_batch, transaction_proof, transactions_root
+from node.protocol.batch import (
+    BatchHeader,
+    decode_batch,
+    encode_transactions,
+    transaction_proof,
+    transactions_root,
+)
 from node.protocol.crypto import keccak256
 from node.protocol.encoding import encode_items, encode_uint
 from node.protocol.errors import WireError
@@ -24,7 +30,6 @@ from tests.integration.l1_env import (
     Chain,
     System,
     alphabet_step,
-    encode_list,
     error_data,
     events,
 )
@@ -282,13 +287,13 @@ def test_tx_root_matches_python_for_random_lists(harness: Contract) -> None:
     for case in range(120):
         count = rng.choice([0, 1, 2, 3, 17, 64, 65, 300]) if case % 3 else rng.randrange(40)
         transactions = random_transactions(rng, count)
-        listing = encode_list(transactions)
+        listing = encode_transactions(transactions)
         assert python_transactions(listing) == tuple(transactions)
         assert contract_transactions(harness, listing) == (
             transactions_root(transactions),
             count,
         )
-    leaves = harness.functions.transactionLeaves(encode_list([b"", b"\x01", b"ab"])).call()
+    leaves = harness.functions.transactionLeaves(encode_transactions([b"", b"\x01", b"ab"])).call()
     assert leaves == [keccak256(b""), keccak256(b"\x01"), keccak256(b"ab")]
 
 
@@ -307,7 +312,7 @@ MALFORMED = {
     "long list length with a leading zero": b"\xf9\x00\x3a" + b"\xb8\x38" + b"a" * 56,
     "list length of length past the end": b"\xf9\x01",
     "string length of length past the end": b"\xc2\xb9\x01",
-    "string over 256 bytes": encode_list([b"a" * 257]),
+    "string over 256 bytes": encode_transactions([b"a" * 257]),
     "long list form, 9 length bytes": b"\xff" + b"\x00" * 8,
 }
 """Lists both decoders must reject, one per rule."""
@@ -333,7 +338,7 @@ def test_mutated_lists_are_accepted_exactly_when_python_accepts(harness: Contrac
     rng = random.Random(7)
     accepted = rejected = 0
     for _ in range(400):
-        listing = bytearray(encode_list(random_transactions(rng, rng.randrange(1, 6))))
+        listing = bytearray(encode_transactions(random_transactions(rng, rng.randrange(1, 6))))
         for _ in range(rng.randrange(1, 3)):
             op = rng.randrange(4)
             at = rng.randrange(len(listing) + 1)
@@ -367,11 +372,11 @@ def test_transaction_count_limit(chain: Chain, harness: Contract) -> None:
     chain.anvil.rpc("evm_setBlockGasLimit", hex(500_000_000))
     try:
         call: TxParams = {"gas": 400_000_000}
-        root, count = harness.functions.transactionsRoot(encode_list(full)).call(call)
+        root, count = harness.functions.transactionsRoot(encode_transactions(full)).call(call)
         assert (bytes(root), count) == (transactions_root(full), 1 << 16)
-        assert python_transactions(encode_list([*full, b"\x01"])) is None
+        assert python_transactions(encode_transactions([*full, b"\x01"])) is None
         with pytest.raises(ContractCustomError) as raised:
-            harness.functions.transactionsRoot(encode_list([*full, b"\x01"])).call(call)
+            harness.functions.transactionsRoot(encode_transactions([*full, b"\x01"])).call(call)
         assert raised.value.data == error_data("TooManyTransactions")
     finally:
         chain.anvil.rpc("evm_setBlockGasLimit", hex(limit))
@@ -386,7 +391,7 @@ def test_post_batch_reverts_on_a_malformed_list(system: System) -> None:
     args[5] = b"\xc2\x81\x05"
     bad = system.rollup.functions.postBatch(*args)
     system.reverts(bad, seq, "MalformedTransactionList", 1)
-    args[5] = encode_list([b"ok", b"a" * 257])
+    args[5] = encode_transactions([b"ok", b"a" * 257])
     too_long = system.rollup.functions.postBatch(*args)
     system.reverts(too_long, seq, "TransactionTooLong", 1, 257)
 
