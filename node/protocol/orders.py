@@ -44,7 +44,7 @@ from .step import (
 )
 from .transactions import ALL_MARKETS, Cancel, CancelAll, Order, TimeInForce
 
-MAX_MATCHES: Final = 16
+MAX_MATCHES: Final = 8
 """Resting orders one taker order may visit (fill or remove) before it stops."""
 
 

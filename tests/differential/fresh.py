@@ -3,7 +3,7 @@ Freshly generated step programs for the differential test of the one-step execut
 
 :class:`FreshDriver` extends the property tests' :class:`~tests.unit.test_stf_properties.Driver`
 (a test exchange turning actions into signed steps) with a seeded ``random.Random`` that
-draws the actions, a few composite actions of its own (16-maker sweeps, makers that
+draws the actions, a few composite actions of its own (MAX_MATCHES-maker sweeps, makers that
 over-commit and breach their margin, expired makers, funding over hours, 17 resting
 orders, bad signatures, malformed L1 messages, many accounts), and a hook that proves
 every step with :func:`node.protocol.stf.prove_step` from the exact current root. Each
@@ -13,7 +13,7 @@ return (post-root, reason).
 
 Actions are drawn by weight (:data:`ACTIONS`), except that every :data:`TOUR_SPACING`
 steps the next action of a fixed :data:`TOUR` runs with arguments aimed at one outcome
-(each hostile category, a 16-maker sweep, a maker's margin breach, an overfill, a
+(each hostile category, a MAX_MATCHES-maker sweep, a maker's margin breach, an overfill, a
 liquidation, funding): whatever the seed, a run of 2,000 steps reaches every feature of
 :data:`REQUIRED_FEATURES` about three times. About 70% of the steps are applied and
 change the state; the rest are rejected, for each of the 30 rejection reasons (the
@@ -403,12 +403,20 @@ class FreshDriver(Driver):
             trader = self.trader(self.t())
             self.deposit(trader.address, trader.id, amount)
 
-    def draw_sweep16(self) -> tuple[Any, ...]:
+    def draw_deep_sweep(self) -> tuple[Any, ...]:
         r = self.rng
-        return (self.t(), self.market_id(), r.random() < 0.5, r.randint(16, 20), r.random() < 0.3)
+        return (
+            self.t(),
+            self.market_id(),
+            r.random() < 0.5,
+            r.randint(MAX_MATCHES, MAX_MATCHES + 4),
+            r.random() < 0.3,
+        )
 
-    def act_sweep16(self, t: int, market: int, is_buy: bool, makers: int, same_level: bool) -> None:
-        """At least 16 small resting orders from successive traders, then a large IOC from
+    def act_deep_sweep(
+        self, t: int, market: int, is_buy: bool, makers: int, same_level: bool
+    ) -> None:
+        """At least MAX_MATCHES small resting orders from successive traders, then a large IOC from
         the richest trader through all of them: it stops at ``MAX_MATCHES`` makers."""
         self.act_ladder(t, market, is_buy, 1, makers, same_level)
         self.act_sweep(1, market, not is_buy, 90, self.forced())
@@ -663,7 +671,7 @@ ACTIONS: Final[dict[str, int]] = {
     "quote": 130,
     "ladder": 20,
     "sweep": 15,
-    "sweep16": 6,
+    "deep_sweep": 6,
     "price": 70,
     "squeeze": 25,
     "liquidate": 60,
@@ -695,7 +703,7 @@ TOUR_SPACING: Final = 12
 
 TOUR: Final[list[tuple[str, dict[int, Any]]]] = [
     ("transfer", {2: "self"}),  # SELF_TRANSFER
-    ("sweep16", {}),  # end MATCH_LIMIT: 16 makers visited
+    ("deep_sweep", {}),  # end MATCH_LIMIT: MAX_MATCHES makers visited
     ("bad_signature", {1: "unrecoverable"}),  # BAD_SIGNATURE
     ("order", {4: 250, 5: _IOC, 6: False, 8: True, 10: "next"}),  # overfill: TAKER_MARGIN
     ("transfer", {2: "zero"}),  # ZERO_AMOUNT
@@ -762,7 +770,7 @@ REQUIRED_FEATURES: Final = {
     # accepted steps of every kind
     "OK", "filled", "end:RESTING", "end:FILLED", "end:NO_LIQUIDITY", "liquidation", "funding",
     "l1:deposit:OK", "l1:forced:OK", "removal:CANCELLED", "removal:SELF_TRADE",
-    # 16-maker sweeps, overfills and margin breaches
+    # MAX_MATCHES-maker sweeps, overfills and margin breaches
     "end:MATCH_LIMIT", "end:TAKER_MARGIN", "removal:MAKER_MARGIN", "INSUFFICIENT_COLLATERAL",
     "TARGET_HEALTHY",
     # malformed bytes, bad signatures, wrong signers, nonces

@@ -4,7 +4,7 @@ The Solidity one-step executor agrees with the Python STF on freshly generated s
 Every run draws a new seed (printed; ``RATCHET_FUZZ_SEED=<seed>`` replays it) and
 generates a program of ``RATCHET_FUZZ_STEPS`` steps (2,000 by default) with
 tests/differential/fresh.py: accounts depositing, oracle prices moving, makers resting
-orders at many ticks, takers sweeping up to 16 makers, cancels, transfers, withdrawals,
+orders at many ticks, takers sweeping up to MAX_MATCHES makers, cancels, transfers, withdrawals,
 liquidations of accounts pushed underwater, funding over hours, forced transactions, and
 hostile steps of every kind (random and mutated bytes, bad signatures, wrong signers,
 replayed and stale nonces, unknown accounts and markets, bad prices and sizes, overfills,

@@ -177,8 +177,8 @@ def test_executor_reproduces_vector_steps(anvil: Anvil, executor: Contract, name
 
 
 def test_vectors_hold_every_kind_of_step() -> None:
-    """The vectors the executor is checked on are the 550 committed steps, of every kind."""
-    assert len(ALL_STEPS) == 550
+    """The vectors the executor is checked on are the 526 committed steps, of every kind."""
+    assert len(ALL_STEPS) == 526
     labels = {step.label for step in ALL_STEPS}
     wanted = {"deposit", "malformed", *(kind.name for kind in TxKind)}
     assert wanted <= labels
@@ -186,7 +186,7 @@ def test_vectors_hold_every_kind_of_step() -> None:
 
 
 def heaviest_fill() -> VectorStep:
-    """The applied order step with the longest witness (a 16-maker sweep)."""
+    """The applied order step with the longest witness (a MAX_MATCHES-maker sweep)."""
     orders = [s for s in ALL_STEPS if s.label == "ORDER" and s.reason == Reason.OK]
     return max(orders, key=lambda s: len(s.witness))
 

@@ -12,6 +12,7 @@ One BTC at $50,000 is worth 50,000 * 10 * 1e8 / 1000 = 5e10 = $50,000.
 import pytest
 
 from node.protocol.book import append_order
+from node.protocol.orders import MAX_MATCHES
 from node.protocol.records import (
     ASKS,
     BIDS,
@@ -429,44 +430,46 @@ def test_taker_margin_stops_matching() -> None:
     assert_conserved(ex)
 
 
-def _seventeen_lot_asks(ex: Exchange, count: int) -> list[bytes]:
+def _one_lot_asks(ex: Exchange, count: int) -> list[bytes]:
     """``count`` one-lot asks at $50,000 (16 from one account, the rest from another)."""
     first, second = ex.new_trader(), ex.new_trader()
     return [rest(ex, first if i < 16 else second, False, 50_000, 1_000) for i in range(count)]
 
 
 def test_match_limit_cancels_the_remainder_while_the_book_still_crosses() -> None:
-    """With 17 one-lot asks, a GTC buy of 20 lots visits 16 makers, stops with MATCH_LIMIT
-    and, as the book still crosses, its 4-lot remainder is cancelled, not rested."""
+    """With MAX_MATCHES + 1 one-lot asks, a GTC buy of MAX_MATCHES + 4 lots visits
+    MAX_MATCHES makers, stops with MATCH_LIMIT and, as the book still crosses, its 4-lot
+    remainder is cancelled, not rested."""
     ex = priced()
-    hashes = _seventeen_lot_asks(ex, 17)
+    hashes = _one_lot_asks(ex, MAX_MATCHES + 1)
     t = ex.new_trader()
-    outcome = ex.order(t, BTC_M, True, btc(50_000), 20_000)
+    outcome = ex.order(t, BTC_M, True, btc(50_000), (MAX_MATCHES + 4) * 1_000)
     assert outcome.order is not None
     assert (outcome.order.filled, outcome.order.resting, outcome.order.end) == (
-        16_000,
+        MAX_MATCHES * 1_000,
         0,
         OrderEnd.MATCH_LIMIT,
     )
-    assert [f.maker_order for f in outcome.fills] == hashes[:16]
+    assert [f.maker_order for f in outcome.fills] == hashes[:MAX_MATCHES]
     assert best_bid(ex, BTC_M) == 0
     assert account(ex, t).orders == []
-    assert ex.level(BTC_M, ASKS, 50_000) == Level(id_of(hashes[16]), id_of(hashes[16]), 1_000)
-    # 16 fills of value 500,000: maker fee 100 and taker fee 250 each
-    assert ex.collateral(0) == 16 * 350
-    assert ex.collateral(t.id) == 100_000 * USD - 16 * 500_250
+    last = id_of(hashes[MAX_MATCHES])
+    assert ex.level(BTC_M, ASKS, 50_000) == Level(last, last, 1_000)
+    # fills of value 500,000 each: maker fee 100 and taker fee 250
+    assert ex.collateral(0) == MAX_MATCHES * 350
+    assert ex.collateral(t.id) == 100_000 * USD - MAX_MATCHES * 500_250
 
 
 def test_match_limit_is_not_hit_when_the_book_runs_out_first() -> None:
-    """With exactly 16 one-lot asks, the same buy fills all 16 and then finds no liquidity:
-    its 4-lot remainder rests."""
+    """With exactly MAX_MATCHES one-lot asks, the same buy fills them all and then finds no
+    liquidity: its 4-lot remainder rests."""
     ex = priced()
-    _seventeen_lot_asks(ex, 16)
+    _one_lot_asks(ex, MAX_MATCHES)
     t = ex.new_trader()
-    outcome = ex.order(t, BTC_M, True, btc(50_000), 20_000)
+    outcome = ex.order(t, BTC_M, True, btc(50_000), (MAX_MATCHES + 4) * 1_000)
     assert outcome.order is not None
     assert (outcome.order.filled, outcome.order.resting, outcome.order.end) == (
-        16_000,
+        MAX_MATCHES * 1_000,
         4_000,
         OrderEnd.RESTING,
     )
@@ -474,12 +477,14 @@ def test_match_limit_is_not_hit_when_the_book_runs_out_first() -> None:
 
 
 def test_removed_makers_count_toward_the_match_limit() -> None:
-    """16 expired asks ahead of a live one use up the 16 visits: the taker removes them
-    all (EXPIRED), fills nothing and ends MATCH_LIMIT; the live ask is untouched."""
+    """MAX_MATCHES expired asks ahead of a live one use up the visits: the taker removes
+    them all (EXPIRED), fills nothing and ends MATCH_LIMIT; the live ask is untouched."""
     ex = priced()
     stale, live, t = ex.new_trader(), ex.new_trader(), ex.new_trader()
     expiry = ex.timestamp + 10
-    stale_hashes = [rest(ex, stale, False, 50_000, 1_000, expiry=expiry) for _ in range(16)]
+    stale_hashes = [
+        rest(ex, stale, False, 50_000, 1_000, expiry=expiry) for _ in range(MAX_MATCHES)
+    ]
     h_live = rest(ex, live, False, 50_000, 1_000)
     ex.advance(10)
     outcome = ex.order(t, BTC_M, True, btc(50_000), 1_000, tif=IOC)

@@ -813,10 +813,10 @@ def order_id_collision(x: RecordingExchange) -> None:
 @scenario("match_limit")
 def match_limit(x: RecordingExchange) -> None:
     """
-    MAX_MATCHES (16) makers visited per taker order: a GTC sweep stopped by the
+    MAX_MATCHES (8) makers visited per taker order: a GTC sweep stopped by the
     limit (its remainder does not rest), a limit reached by removals (expired
     and self-trade makers count as visits), an IOC and a FOK (NOT_FILLED) at the
-    limit, and a sweep of exactly 16 makers that fills.
+    limit, and a sweep of exactly MAX_MATCHES makers that fills.
     """
     makers = [x.new_trader() for _ in range(3)]
     taker = x.new_trader()
@@ -835,19 +835,21 @@ def match_limit(x: RecordingExchange) -> None:
     assert not x.account(taker.id).orders  # type: ignore[union-attr]
     # Expiring and self-trade makers ahead of live ones: each counts as a visit.
     expiry = x.timestamp + 30
-    for _ in range(10):
+    expired = MAX_MATCHES // 2 + 1
+    for _ in range(expired):
         x.expect(
             x.order(makers[2], BTC.id, False, btc(59_990), sats(0.01), expiry=expiry),
             end=OrderEnd.RESTING,
         )
-    for _ in range(6):
+    for _ in range(MAX_MATCHES - expired):
         x.expect(x.order(taker, BTC.id, False, btc(59_995), sats(0.01)), end=OrderEnd.RESTING)
     x.advance(60)
     x.expect(
         x.order(taker, BTC.id, True, 0, sats(1), tif=IOC),
         end=OrderEnd.MATCH_LIMIT,
         fills=0,
-        removals=(RemovalReason.EXPIRED,) * 10 + (RemovalReason.SELF_TRADE,) * 6,
+        removals=(RemovalReason.EXPIRED,) * expired
+        + (RemovalReason.SELF_TRADE,) * (MAX_MATCHES - expired),
     )
     x.expect(x.order(taker, BTC.id, True, 0, sats(0.01), tif=IOC), end=OrderEnd.FILLED, fills=1)
     for n in range(MAX_MATCHES):
@@ -856,7 +858,7 @@ def match_limit(x: RecordingExchange) -> None:
             end=OrderEnd.RESTING,
         )
     x.expect(
-        x.order(taker, ETH.id, False, 0, eth_size(1.6), tif=FOK),
+        x.order(taker, ETH.id, False, 0, MAX_MATCHES * eth_size(0.1), tif=FOK),
         end=OrderEnd.FILLED,
         fills=MAX_MATCHES,
     )

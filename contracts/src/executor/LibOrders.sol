@@ -21,7 +21,7 @@ import {LibTransaction} from "./LibTransaction.sol";
 ///      not computed here.
 library LibOrders {
     /// @notice Resting orders one taker order may visit (fill or remove) before it stops.
-    uint256 internal constant MAX_MATCHES = 16;
+    uint256 internal constant MAX_MATCHES = 8;
     /// @notice `CancelAll.market` value meaning every market.
     uint256 internal constant ALL_MARKETS = type(uint32).max;
     /// @notice Prices are below 2^TICK_BITS ticks.
