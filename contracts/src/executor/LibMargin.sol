@@ -55,6 +55,10 @@ library LibMargin {
 
     /// @notice The health of `a`, reading each position's market from the step state, except
     ///         `marketId`, for which the in-memory `m` is used (`NO_MARKET`: none is).
+    /// @dev The hot loop of every fill (both sides, every position), so it reads only the
+    ///      five market fields it needs (`LibRecords.marketRiskInto`) and does the per-position
+    ///      arithmetic in `_positionTerms`, with the same checks and roundings as the plain
+    ///      Solidity of `fundingOwed`/`LibMath`.
     function accountHealth(
         LibStepState.StepState memory st,
         LibRecords.Account memory a,
@@ -62,42 +66,84 @@ library LibMargin {
         LibRecords.Market memory m
     ) internal pure returns (Health memory h) {
         int256 equity = a.collateral;
-        int256 initial = 0;
-        int256 maintenance = 0;
+        uint256 initial = 0;
+        uint256 maintenance = 0;
         uint256 count = a.positionCount;
-        LibRecords.Market memory other; // decoded into for each position in another market
+        LibRecords.Position[8] memory positions = a.positions;
+        LibRecords.Risk memory risk; // overwritten for each position
         for (uint256 i = 0; i < count; ++i) {
-            LibRecords.Position memory p = a.positions[i];
-            LibRecords.Market memory current = m;
-            if (p.market != marketId) {
-                current = other;
-                bool exists = LibRecords.loadMarketInto(st, p.market, current);
-                assert(exists); // a position's market always exists
+            LibRecords.Position memory p = positions[i];
+            if (p.market == marketId) {
+                LibRecords.riskOf(m, risk);
+            } else {
+                LibRecords.marketRiskInto(st, p.market, risk);
             }
-            uint256 price = current.oraclePrice;
-            uint256 divisor = current.divisor;
-            int256 value;
-            uint256 initialRequired;
-            uint256 maintenanceRequired;
-            // unchecked: products of record fields, far inside 256 bits (size i64, price and
-            // divisor u64, bps u16: below 2^144); the sums below stay checked
+            (int256 net, uint256 initialRequired, uint256 maintenanceRequired) = _positionTerms(p, risk);
+            // the funding it owes rounds up; it went into `net`
+            equity += net;
+            // unchecked: at most MAX_POSITIONS terms, each below 2^144
             unchecked {
-                // the position's value rounds down
-                value = LibMath.floorDiv(p.size * int256(price), int256(divisor));
-                uint256 notional = LibMath.abs(p.size) * price;
-                uint256 scale = divisor * BPS;
-                // requirements round up
-                initialRequired = LibMath.ceilDivU(notional * current.initialMarginBps, scale);
-                maintenanceRequired = LibMath.ceilDivU(notional * current.maintenanceMarginBps, scale);
+                initial += initialRequired;
+                maintenance += maintenanceRequired;
             }
-            // the funding it owes rounds up
-            equity += value - fundingOwed(p, current);
-            initial += int256(initialRequired);
-            maintenance += int256(maintenanceRequired);
         }
         h.equity = equity;
-        h.initial = initial;
-        h.maintenance = maintenance;
+        h.initial = int256(initial);
+        h.maintenance = int256(maintenance);
+    }
+
+    /// @dev One position's part of `accountHealth`: `net = floorDiv(size * price, divisor) -
+    ///      fundingOwed(p)` and the initial and maintenance requirements
+    ///      `ceil(|size| * price * bps / (divisor * BPS))`. Reverts as the checked Solidity
+    ///      would: Panic(0x11) where `index - p.fundingIndex`, `size * that` or `value - owed`
+    ///      overflows int256, Panic(0x12) for a zero divisor. The other products are of
+    ///      record fields (size i64, price and divisor u64, bps u16: below 2^144).
+    function _positionTerms(LibRecords.Position memory p, LibRecords.Risk memory risk)
+        private
+        pure
+        returns (int256 net, uint256 initialRequired, uint256 maintenanceRequired)
+    {
+        assembly ("memory-safe") {
+            function panic(code) {
+                mstore(0x00, shl(224, 0x4e487b71))
+                mstore(0x04, code)
+                revert(0x00, 0x24)
+            }
+            let size := mload(add(p, 0x20))
+            let price := mload(risk)
+            let divisor := mload(add(risk, 0x20))
+            if iszero(divisor) { panic(0x12) }
+            // value = floorDiv(size * price, divisor)
+            let num := mul(size, price)
+            let value := sdiv(num, divisor)
+            if and(slt(num, 0), iszero(eq(mul(value, divisor), num))) { value := sub(value, 1) }
+            // requirements round up
+            let notional := mul(price, xor(size, sar(255, size)))
+            notional := add(notional, mul(price, shr(255, size))) // |size| * price
+            let scale := mul(divisor, 10000)
+            let n := mul(notional, mload(add(risk, 0x40)))
+            initialRequired := div(n, scale)
+            if iszero(eq(mul(initialRequired, scale), n)) { initialRequired := add(initialRequired, 1) }
+            n := mul(notional, mload(add(risk, 0x60)))
+            maintenanceRequired := div(n, scale)
+            if iszero(eq(mul(maintenanceRequired, scale), n)) { maintenanceRequired := add(maintenanceRequired, 1) }
+            // fundingOwed = ceilDiv(size * (index - p.fundingIndex), divisor * FUNDING_SCALE)
+            let index := mload(add(risk, 0x80))
+            let paid := mload(add(p, 0x40))
+            let d := sub(index, paid)
+            if iszero(eq(sgt(paid, 0), slt(d, index))) { panic(0x11) }
+            let accrued := mul(size, d)
+            if size {
+                if or(iszero(eq(sdiv(accrued, size), d)), and(eq(size, not(0)), eq(d, shl(255, 1)))) {
+                    panic(0x11)
+                }
+            }
+            let den := mul(divisor, 1000000)
+            let owed := sdiv(accrued, den)
+            if and(sgt(accrued, 0), iszero(eq(mul(owed, den), accrued))) { owed := add(owed, 1) }
+            net := sub(value, owed)
+            if iszero(eq(sgt(owed, 0), slt(net, value))) { panic(0x11) }
+        }
     }
 
     /// @notice What can leave the account: `equity - initial`.

@@ -90,6 +90,20 @@ library LibRecords {
         int256 fundingBalance;
     }
 
+    /// @notice The fields of a market that an account's health needs (`accountHealth`).
+    struct Risk {
+        /// @notice Oracle price (u64).
+        uint256 oraclePrice;
+        /// @notice price * size / divisor is a collateral value (u64).
+        uint256 divisor;
+        /// @notice Initial margin fraction in bps (u16).
+        uint256 initialMarginBps;
+        /// @notice Maintenance margin fraction in bps (u16).
+        uint256 maintenanceMarginBps;
+        /// @notice Cumulative funding index (i256).
+        int256 fundingIndex;
+    }
+
     /// @notice A position in one market (44 bytes inside the account record).
     struct Position {
         /// @notice Market id (u32).
@@ -268,6 +282,35 @@ library LibRecords {
         if (r.length == 0) return false;
         decodeMarketInto(r, m);
         return true;
+    }
+
+    /// @notice The health fields of the in-memory market `m`, into `risk`.
+    function riskOf(Market memory m, Risk memory risk) internal pure {
+        assembly ("memory-safe") {
+            mstore(risk, mload(add(m, 0x100))) // oraclePrice
+            mstore(add(risk, 0x20), mload(add(m, 0x40))) // divisor
+            mstore(add(risk, 0x40), mload(add(m, 0x60))) // initialMarginBps
+            mstore(add(risk, 0x60), mload(add(m, 0x80))) // maintenanceMarginBps
+            mstore(add(risk, 0x80), mload(add(m, 0x160))) // fundingIndex
+        }
+    }
+
+    /// @notice The health fields of market `id` into `risk`; the market must exist (a
+    ///         position's market always does). Read from the record in place, without
+    ///         decoding the rest; the read is the step state's, so a first touch consumes its
+    ///         witness entry as `loadMarket` would.
+    function marketRiskInto(LibStepState.StepState memory st, uint256 id, Risk memory risk) internal pure {
+        assert(id < MARKET_LIMIT);
+        bytes memory r = st.get(LibStateLayout.TABLE_MARKETS, id);
+        assert(r.length != 0);
+        assembly ("memory-safe") {
+            let q := add(r, 32)
+            mstore(risk, shr(192, mload(add(q, 36)))) // oraclePrice u64
+            mstore(add(risk, 0x20), shr(192, mload(add(q, 16)))) // divisor u64
+            mstore(add(risk, 0x40), shr(240, mload(add(q, 24)))) // initialMarginBps u16
+            mstore(add(risk, 0x60), shr(240, mload(add(q, 26)))) // maintenanceMarginBps u16
+            mstore(add(risk, 0x80), mload(add(q, 60))) // fundingIndex i256
+        }
     }
 
     function storeMarket(LibStepState.StepState memory st, uint256 id, Market memory m) internal pure {
