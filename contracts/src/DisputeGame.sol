@@ -13,7 +13,9 @@ import {LibMerkle} from "./lib/LibMerkle.sol";
 ///         consumed inbox messages, then the transactions; position k is the state after k
 ///         steps). Each challenger plays its own game against the sequencer, in parallel with
 ///         any other; moves run under a chess clock; at one step the one-step executor
-///         decides. See docs/l1.md for the rules, the bonds and the finality bound.
+///         decides. The Rollup counts the open games of each standing batch (openDispute /
+///         closeDispute) and finalizes none while its count is not 0. See docs/l1.md for the
+///         rules, the bonds and the finality bound.
 contract DisputeGame is IDisputeGame {
     /// @notice Step kind of an inbox message (node/protocol/step.py StepKind.L1_MESSAGE).
     uint8 internal constant L1_MESSAGE = 0;
@@ -37,17 +39,14 @@ contract DisputeGame is IDisputeGame {
     uint256 public immutable challengerBond;
     /// @inheritdoc IDisputeGame
     uint64 public immutable clockBudget;
-    /// @notice The Rollup's challenge window (seconds).
+    /// @notice The Rollup's challenge window (seconds; the Rollup enforces it).
     uint64 public immutable challengeWindow;
     /// @notice The rollup's EIP-712 domain separator, computed here as eip712.py does.
     bytes32 public immutable domainSeparator;
 
-    /// @inheritdoc IDisputeGame
-    uint256 public gameCount;
-    /// @inheritdoc IDisputeGame
-    mapping(uint64 serial => uint256) public openGames;
-    /// @inheritdoc IDisputeGame
-    mapping(uint64 serial => mapping(address challenger => uint256)) public openGameOf;
+    /// @notice The number of games ever opened, plus one: set to 1 by the constructor so
+    ///         that the slot is never zero and no challenge pays for a fresh write.
+    uint256 internal _gameCountPlusOne;
     /// @inheritdoc IDisputeGame
     mapping(address account => uint256) public credit;
 
@@ -77,6 +76,7 @@ contract DisputeGame is IDisputeGame {
         challengerBond = challengerBond_;
         clockBudget = clockBudget_;
         challengeWindow = rollup_.challengeWindow();
+        _gameCountPlusOne = 1;
         // eip712.py domain_separator: name "Ratchet", version "1", the L2 chain id, the rollup
         domainSeparator = keccak256(
             abi.encode(
@@ -94,30 +94,24 @@ contract DisputeGame is IDisputeGame {
     /// @inheritdoc IDisputeGame
     function challenge(uint64 batchIndex) external payable returns (uint256 gameId) {
         if (msg.value != challengerBond) revert WrongBond(msg.value, challengerBond);
-        if (batchIndex >= rollup.nextIndex()) revert NoSuchBatch(batchIndex);
-        IRollup.Batch memory b = rollup.batch(batchIndex);
-        // A batch is final only after its window, so inside the window it is not final.
-        uint256 windowEnd = uint256(b.postedAt) + challengeWindow;
-        if (block.timestamp >= windowEnd) revert ChallengeWindowClosed(batchIndex, windowEnd);
-        uint256 open = openGameOf[b.serial][msg.sender];
-        if (open != 0) revert GameAlreadyOpen(open - 1);
+        // The Rollup checks that the batch stands and its window is open (NoSuchBatch,
+        // ChallengeWindowClosed) and counts the game on the batch.
+        (uint64 serial, uint32 steps) = rollup.openDispute(batchIndex);
 
-        gameId = gameCount;
-        gameCount = gameId + 1;
-        uint32 steps = _steps(b);
+        uint256 countPlusOne = _gameCountPlusOne;
+        gameId = countPlusOne - 1;
+        _gameCountPlusOne = countPlusOne + 1;
         Game storage g = _games[gameId];
         g.challenger = msg.sender;
         g.batchIndex = batchIndex;
         g.status = GameStatus.Open;
         g.turn = Party.Defender;
-        g.serial = b.serial;
+        g.serial = serial;
         g.hi = steps;
         g.lastMoveAt = uint64(block.timestamp);
         g.defenderClock = uint32(clockBudget);
         g.challengerClock = uint32(clockBudget);
-        openGames[b.serial] += 1;
-        openGameOf[b.serial][msg.sender] = gameId + 1;
-        emit GameOpened(gameId, batchIndex, msg.sender, b.serial, steps);
+        emit GameOpened(gameId, batchIndex, msg.sender, serial, steps);
     }
 
     // moves ---------------------------------------------------------------------------
@@ -193,7 +187,9 @@ contract DisputeGame is IDisputeGame {
     function closeGame(uint256 gameId) external {
         Game storage g = _openGame(gameId);
         if (rollup.isAlive(g.batchIndex, g.serial)) revert BatchStillAlive(gameId);
-        _end(g, GameStatus.Abandoned);
+        // The rejection dropped the batch's record with its open-game count: nothing to
+        // uncount (a repost at the index starts from 0).
+        g.status = GameStatus.Abandoned;
         credit[g.challenger] += challengerBond;
         emit GameResolved(gameId, GameStatus.Abandoned, g.challenger, challengerBond);
     }
@@ -209,6 +205,11 @@ contract DisputeGame is IDisputeGame {
     }
 
     // views ---------------------------------------------------------------------------
+
+    /// @inheritdoc IDisputeGame
+    function gameCount() external view returns (uint256) {
+        return _gameCountPlusOne - 1;
+    }
 
     /// @inheritdoc IDisputeGame
     function game(uint256 gameId) external view returns (Game memory) {
@@ -339,24 +340,21 @@ contract DisputeGame is IDisputeGame {
         hiRoot = g.hi == _steps(b) ? b.postRoot : g.hiRoot;
     }
 
-    /// @notice Mark the game ended and no longer open on its batch.
-    function _end(Game storage g, GameStatus status) internal {
-        g.status = status;
-        openGames[g.serial] -= 1;
-        delete openGameOf[g.serial][g.challenger];
-    }
-
-    /// @notice The challenger's bond goes to the defender.
+    /// @notice The challenger's bond goes to the defender; the batch stands, and the game no
+    ///         longer holds back its finality.
     function _defenderWins(uint256 gameId, Game storage g) internal {
-        _end(g, GameStatus.DefenderWon);
+        g.status = GameStatus.DefenderWon;
+        rollup.closeDispute(g.batchIndex, g.serial);
         credit[sequencer] += challengerBond;
         emit GameResolved(gameId, GameStatus.DefenderWon, sequencer, challengerBond);
     }
 
     /// @notice The batch (and every later one) is rejected; the challenger gets its bond back
-    ///         here and the sequencer's stake in the Rollup.
+    ///         here and the winner's share of the sequencer's stake in the Rollup. The
+    ///         rejection drops the batch's record, open-game count included, so the game does
+    ///         not uncount itself.
     function _challengerWins(uint256 gameId, Game storage g) internal {
-        _end(g, GameStatus.ChallengerWon);
+        g.status = GameStatus.ChallengerWon;
         address challenger = g.challenger;
         credit[challenger] += challengerBond;
         emit GameResolved(gameId, GameStatus.ChallengerWon, challenger, challengerBond);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IBridge} from "./interfaces/IBridge.sol";
-import {IDisputeGame} from "./interfaces/IDisputeGame.sol";
 import {IRollup} from "./interfaces/IRollup.sol";
 import {LibBatch} from "./lib/LibBatch.sol";
 
@@ -10,11 +10,19 @@ import {LibBatch} from "./lib/LibBatch.sol";
 /// @notice The chain of batches: the staked sequencer posts them, the contract computes each
 ///         batch's transaction root from the calldata and checks its header, a batch is final
 ///         once its challenge window has passed with no open dispute game, and a game that
-///         proves a batch wrong removes it with every later batch and pays the sequencer's
-///         stake to the winner. See docs/l1.md.
+///         proves a batch wrong removes it with every later batch, credits half of the
+///         sequencer's stake to the winner and burns the other half. See docs/l1.md.
 contract Rollup is IRollup {
     /// @notice Most steps in one batch: game positions are uint32.
     uint256 internal constant MAX_STEPS = type(uint32).max;
+
+    /// @inheritdoc IRollup
+    /// @dev Half: enough to pay honest challengers many times over for their gas, while a
+    ///      sequencer that challenges its own wrong batch from another address still loses
+    ///      the other half (docs/l1.md, "Decisions").
+    uint256 public constant WINNER_SHARE_BPS = 5_000;
+    /// @notice Basis points in a whole.
+    uint256 internal constant BPS = 10_000;
 
     /// @notice keccak256 of the EIP712Domain type (node/protocol/eip712.py DOMAIN_FIELDS).
     bytes32 internal constant DOMAIN_TYPEHASH = keccak256(
@@ -47,7 +55,12 @@ contract Rollup is IRollup {
     /// @inheritdoc IRollup
     uint64 public serialCount;
     /// @inheritdoc IRollup
-    uint256 public sequencerStake;
+    /// @dev uint128 (ample: all the ETH there is is about 2^87 wei) so that it shares its
+    ///      word with `burned`: a rejection zeroes the stake and adds to the burned total in
+    ///      one write, and the first burn does not pay for a fresh slot.
+    uint128 public sequencerStake;
+    /// @inheritdoc IRollup
+    uint128 public burned;
     /// @inheritdoc IRollup
     mapping(address account => uint256) public credit;
 
@@ -102,13 +115,19 @@ contract Rollup is IRollup {
         _;
     }
 
+    /// @notice Reverts NotDisputeGame unless the caller is the dispute game.
+    modifier onlyDisputeGame() {
+        if (msg.sender != disputeGame) revert NotDisputeGame(msg.sender);
+        _;
+    }
+
     // the sequencer's stake -----------------------------------------------------------
 
     /// @inheritdoc IRollup
     function stake() external payable onlySequencer {
         if (msg.value == 0) revert ZeroStake();
         uint256 total = sequencerStake + msg.value;
-        sequencerStake = total;
+        sequencerStake = SafeCast.toUint128(total);
         emit Staked(msg.sender, msg.value, total);
     }
 
@@ -151,7 +170,8 @@ contract Rollup is IRollup {
             inboxEnd: inboxEnd,
             postedAt: uint64(block.timestamp),
             serial: serial,
-            txCount: uint32(txCount)
+            txCount: uint32(txCount),
+            openGames: 0
         });
         _batches[index] = posted;
         _emitPosted(index, parentRoot, posted);
@@ -248,7 +268,7 @@ contract Rollup is IRollup {
             Batch storage b = _batches[i];
             uint256 windowEnd = uint256(b.postedAt) + challengeWindow;
             if (block.timestamp < windowEnd) revert ChallengeWindowOpen(i, windowEnd);
-            uint256 games = IDisputeGame(disputeGame).openGames(b.serial);
+            uint256 games = b.openGames;
             if (games != 0) revert GamesOpen(i, games);
             emit BatchFinalized(i, b.serial, b.postRoot);
         }
@@ -256,15 +276,45 @@ contract Rollup is IRollup {
     }
 
     /// @inheritdoc IRollup
-    function rejectBatch(uint64 index, address winner) external {
-        if (msg.sender != disputeGame) revert NotDisputeGame(msg.sender);
+    function rejectBatch(uint64 index, address winner) external onlyDisputeGame {
         uint64 end = nextIndex;
         if (index < finalizedCount || index >= end) revert NotPending(index);
         nextIndex = index;
         uint256 amount = sequencerStake;
-        sequencerStake = 0;
-        credit[winner] += amount;
-        emit BatchesRejected(index, end, winner, amount);
+        uint256 reward = amount * WINNER_SHARE_BPS / BPS;
+        uint256 burnt = amount - reward;
+        // burnt fits: it is at most the stake, a uint128. The sum cannot overflow: burned
+        // only ever holds ETH once staked, and all the ETH there is is about 2^87 wei.
+        uint128 total = burned + uint128(burnt);
+        (sequencerStake, burned) = (0, total);
+        credit[winner] += reward;
+        emit BatchesRejected(index, end, winner, reward);
+        emit StakeBurned(burnt);
+    }
+
+    /// @inheritdoc IRollup
+    function openDispute(uint64 index)
+        external
+        onlyDisputeGame
+        returns (uint64 serial, uint32 steps)
+    {
+        if (index >= nextIndex) revert NoSuchBatch(index);
+        Batch storage b = _batches[index];
+        // Games open only inside the window and finalize checks the window first, so no
+        // game can open on a batch that finalize has let through.
+        uint256 windowEnd = uint256(b.postedAt) + challengeWindow;
+        if (block.timestamp >= windowEnd) revert ChallengeWindowClosed(index, windowEnd);
+        b.openGames += 1;
+        serial = b.serial;
+        steps = uint32(b.inboxEnd - b.inboxStart + b.txCount);
+    }
+
+    /// @inheritdoc IRollup
+    function closeDispute(uint64 index, uint64 serial) external onlyDisputeGame {
+        Batch storage b = _batches[index];
+        // Serials are never reused: a record holding `serial` is the one the game was
+        // counted on, and any other (a repost) is left alone.
+        if (b.serial == serial) b.openGames -= 1;
     }
 
     /// @inheritdoc IRollup
@@ -288,6 +338,12 @@ contract Rollup is IRollup {
     function batch(uint64 index) external view returns (Batch memory) {
         if (index >= nextIndex) revert NoSuchBatch(index);
         return _batches[index];
+    }
+
+    /// @inheritdoc IRollup
+    function openGames(uint64 index) external view returns (uint256) {
+        if (index >= nextIndex) revert NoSuchBatch(index);
+        return _batches[index].openGames;
     }
 
     /// @inheritdoc IRollup

@@ -1,8 +1,10 @@
 """
 The DisputeGame on anvil, with the alphabet executor (contracts/test/AlphabetExecutor.sol)
 and its Python trace: full games to the one-step proof in both directions, every move's
-rules, the chess clock to the second, parallel games, rejection and truncation of the
-chain, bonds and stakes ending with the right party, the finality bound, and gas.
+rules, the chess clock to the second, parallel games (several by one challenger too) and
+the Rollup's open-game count, rejection and truncation of the chain, bonds and stakes
+ending with the right party (half the stake to the winner, the rest burned), the finality
+bound, and gas.
 """
 
 import random
@@ -102,6 +104,16 @@ def move_at(system: System, game_id: int) -> int:
     return int(system.state(game_id)["lastMoveAt"])
 
 
+def split(stake: int) -> tuple[int, int]:
+    """What a rejection does with ``stake``: (the winner's share, the burned rest)."""
+    reward = stake * WINNER_SHARE_BPS // 10_000
+    return reward, stake - reward
+
+
+WINNER_SHARE_BPS = 5_000
+"""The winner's share of the stake (Rollup.WINNER_SHARE_BPS; checked against it)."""
+
+
 # full games --------------------------------------------------------------------------
 
 
@@ -137,8 +149,8 @@ def test_honest_defender_beats_a_lying_challenger(
     assert system.state(game_id)["status"] == DEFENDER_WON
     assert system.game.functions.credit(system.sequencer).call() == bond
     assert system.game.functions.credit(challenger).call() == 0
-    assert system.game.functions.openGames(posted.serial).call() == 0
-    assert system.game.functions.openGameOf(posted.serial, challenger).call() == 0
+    assert system.rollup.functions.openGames(posted.index).call() == 0
+    assert system.batch(posted.index)["openGames"] == 0
     assert system.rollup.functions.isAlive(posted.index, posted.serial).call()
 
 
@@ -151,7 +163,8 @@ def test_lying_defender_loses_to_an_honest_challenger(
 ) -> None:
     """A post root wrong from step lie_at - 1 on: the honest challenger narrows the game to
     exactly that step (an inbox message or a transaction), its proof misses the defender's
-    root, the batch is rejected and the challenger gets its bond back and the stake."""
+    root, the batch is rejected and the challenger gets its bond back and half the stake;
+    the other half is burned."""
     system = staked
     txs = tuple(bytes([k + 1]) * (k + 1) for k in range(transactions))
     posted = post_alphabet_batch(system, messages=messages, transactions=txs, lie_at=lie_at)
@@ -165,6 +178,7 @@ def test_lying_defender_loses_to_an_honest_challenger(
     (proven,) = events(system.game, receipt, "StepProven")
     assert proven["postRoot"] == posted.honest[lie_at] != posted.claimed[lie_at]
     bond, stake = system.parameters.challenger_bond, system.parameters.sequencer_bond
+    reward, burnt = split(stake)
     assert resolved(system, receipt) == {
         "gameId": game_id,
         "status": CHALLENGER_WON,
@@ -176,12 +190,14 @@ def test_lying_defender_loses_to_an_honest_challenger(
             "fromIndex": posted.index,
             "toIndex": posted.index + 1,
             "winner": challenger,
-            "stake": stake,
+            "reward": reward,
         }
     ]
+    assert events(system.rollup, receipt, "StakeBurned") == [{"amount": burnt}]
     assert system.rollup.functions.nextIndex().call() == posted.index
     assert system.rollup.functions.sequencerStake().call() == 0
-    assert system.rollup.functions.credit(challenger).call() == stake
+    assert system.rollup.functions.burned().call() == burnt
+    assert system.rollup.functions.credit(challenger).call() == reward
     assert system.game.functions.credit(challenger).call() == bond
     assert not system.rollup.functions.isAlive(posted.index, posted.serial).call()
 
@@ -285,24 +301,40 @@ def test_no_game_opens_after_the_window(staked: System) -> None:
     system.reverts(fn, b, "ChallengeWindowClosed", 0, end, value=bond)
 
 
-def test_one_open_game_per_challenger_and_batch(staked: System) -> None:
-    """A second challenge by the same challenger reverts GameAlreadyOpen while its game is
-    open; other challengers open their own; once the game ends it may challenge again."""
+def test_one_challenger_may_hold_several_games_on_a_batch(staked: System) -> None:
+    """A challenger may open a second game on a batch while its first is open, with a
+    second bond: two independent games, each counted in the Rollup's openGames. The batch
+    finalizes only once both have ended; each bond goes its own way."""
     system = staked
-    posted = post_alphabet_batch(system)
-    a, b = system.challengers[:2]
+    posted = post_alphabet_batch(system, transactions=(b"a", b"b", b"c", b"d"))
+    a = system.challengers[0]
+    g, rollup = system.game.functions, system.rollup.functions
+    assert g.gameCount().call() == 0
+    end = system.window_end(0)
+    first = system.challenge(a, 0, at=end - 60)  # late in the window
+    second = system.challenge(a, 0)
+    assert (first, second) == (0, 1) and g.gameCount().call() == 2
+    assert system.chain.balance(system.game.address) == 2 * system.parameters.challenger_bond
+    assert rollup.openGames(0).call() == 2 == system.batch(0)["openGames"]
+    assert system.state(first)["challenger"] == system.state(second)["challenger"] == a
+    # the games go different ways
+    play_to_one_step(system, first, posted.play(a, "agree"))
+    play_to_one_step(system, second, posted.play(a, "disagree"))
+    assert system.state(first)["lo"] == 3 and system.state(second)["lo"] == 0
+    finalize, user = rollup.finalize(0), system.users[0]
+    system.reverts(finalize, user, "GamesOpen", 0, 2, at=end)
+    # the first ends: the other still holds the batch back
+    prove(system, first, posted.play(a), system.sequencer)
+    assert rollup.openGames(0).call() == 1
+    system.reverts(finalize, user, "GamesOpen", 0, 1)
+    # the second ends too: the batch finalizes
+    prove(system, second, posted.play(a), system.sequencer)
+    assert rollup.openGames(0).call() == 0
+    system.send(finalize, user)
+    assert rollup.isFinal(0).call()
     bond = system.parameters.challenger_bond
-    first = system.challenge(a, 0)
-    fn = system.game.functions.challenge(0)
-    system.reverts(fn, a, "GameAlreadyOpen", first, value=bond)
-    second = system.challenge(b, 0)
-    assert (first, second) == (0, 1)
-    assert system.game.functions.openGames(posted.serial).call() == 2
-    assert system.game.functions.openGameOf(posted.serial, a).call() == first + 1
-    assert system.game.functions.gameCount().call() == 2
-    prove(system, first, posted.play(a), system.sequencer)  # a loses its game
-    third = system.challenge(a, 0)
-    assert third == 2 and system.game.functions.openGames(posted.serial).call() == 2
+    assert g.credit(system.sequencer).call() == 2 * bond
+    assert g.credit(a).call() == 0
 
 
 def test_game_opened_state_and_event(staked: System) -> None:
@@ -614,7 +646,7 @@ def test_parallel_games_on_one_batch_are_independent(staked: System) -> None:
     for k, challenger in enumerate(system.challengers):
         game_id = system.challenge(challenger, 0)
         plays[game_id] = posted.play(challenger, "random", seed=k)
-    assert system.game.functions.openGames(posted.serial).call() == 3
+    assert system.rollup.functions.openGames(0).call() == 3
     g = system.game.functions
     # interleave: one bisection+response per game per round
     while any(system.state(i)["hi"] - system.state(i)["lo"] > 1 for i in plays):
@@ -630,7 +662,7 @@ def test_parallel_games_on_one_batch_are_independent(staked: System) -> None:
     ranges = {i: (system.state(i)["lo"], system.state(i)["hi"]) for i in plays}
     assert len(set(ranges.values())) > 1  # the games really went different ways
     for count, (game_id, play) in enumerate(plays.items()):
-        assert system.game.functions.openGames(posted.serial).call() == 3 - count
+        assert system.rollup.functions.openGames(0).call() == 3 - count
         assert (
             resolved(system, prove(system, game_id, play, system.users[0]))["status"]
             == DEFENDER_WON
@@ -643,35 +675,41 @@ def test_parallel_games_on_one_batch_are_independent(staked: System) -> None:
 
 def test_rejection_truncates_the_chain_and_pays_the_winner(staked: System) -> None:
     """Batches 0, 1, 2; batch 1 is wrong. The honest challenger's win rejects batches 1 and
-    2 and credits it the stake; a second game on batch 1 and a game on batch 2 can only be
-    closed, with their bonds refunded; a game on batch 0 plays on; the sequencer restakes
-    and reposts batch 1 under a new serial. Every wei ends where it should."""
+    2, credits it half the stake and burns the rest; a second game on batch 1 and a game on
+    batch 2 can only be closed, with their bonds refunded; a game on batch 0 plays on; the
+    sequencer restakes and reposts batch 1 under a new serial, whose open-game count starts
+    from 0 and is left alone when the old batch's last game is closed. Every wei ends where
+    it should."""
     system = staked
     chain = system.chain
     a, b, c = system.challengers
     bond, stake = system.parameters.challenger_bond, system.parameters.sequencer_bond
+    reward, burnt = split(stake)
     p0 = post_alphabet_batch(system, transactions=(b"a", b"b"))
     p1 = post_alphabet_batch(system, messages=1, transactions=(b"c", b"d", b"e"), lie_at=3)
     p2 = post_alphabet_batch(system, transactions=(b"f",))
-    g = system.game.functions
+    g, rollup = system.game.functions, system.rollup.functions
     on_0 = system.challenge(c, 0)
     on_1 = system.challenge(a, 1)
     also_on_1 = system.challenge(b, 1)
     on_2 = system.challenge(b, 2)
+    assert [rollup.openGames(k).call() for k in range(3)] == [1, 2, 1]
     play_to_one_step(system, on_1, p1.play(a))
     system.reverts(g.closeGame(on_1), c, "BatchStillAlive", on_1)
     receipt = prove(system, on_1, p1.play(a), a)
     assert events(system.rollup, receipt, "BatchesRejected") == [
-        {"fromIndex": 1, "toIndex": 3, "winner": a, "stake": stake}
+        {"fromIndex": 1, "toIndex": 3, "winner": a, "reward": reward}
     ]
-    rollup = system.rollup.functions
+    assert events(system.rollup, receipt, "StakeBurned") == [{"amount": burnt}]
     assert rollup.nextIndex().call() == 1
-    system.reverts(rollup.batch(1), c, "NoSuchBatch", 1)
-    system.reverts(rollup.batch(2), c, "NoSuchBatch", 2)
+    for index in (1, 2):
+        system.reverts(rollup.batch(index), c, "NoSuchBatch", index)
+        system.reverts(rollup.openGames(index), c, "NoSuchBatch", index)
     assert not rollup.isAlive(1, p1.serial).call() and not rollup.isAlive(2, p2.serial).call()
     # the other games on the gone batches: moves to resolve them revert, closing refunds
     system.reverts(g.timeout(also_on_1), c, "BatchNotAlive", also_on_1)
-    for game_id, challenger in ((also_on_1, b), (on_2, b)):
+
+    def close(game_id: int, challenger: str) -> None:
         receipt = system.send(g.closeGame(game_id), c)
         assert resolved(system, receipt) == {
             "gameId": game_id,
@@ -679,30 +717,41 @@ def test_rejection_truncates_the_chain_and_pays_the_winner(staked: System) -> No
             "creditedTo": challenger,
             "bond": bond,
         }
+
+    close(on_2, b)
     system.reverts(g.closeGame(on_2), c, "GameNotOpen", on_2)
-    assert g.openGames(p1.serial).call() == g.openGames(p2.serial).call() == 0
     # the sequencer must restake before reposting batch 1
     system.reverts(system.post_batch(), system.sequencer, "InsufficientStake", 0, stake)
     system.stake()
     p1_again = post_alphabet_batch(system, messages=0, transactions=(b"c", b"d", b"e"))
     assert (p1_again.index, p1_again.serial) == (1, 4)
     assert p1_again.honest[0] == p0.honest[-1]
-    # the game on batch 0 is unaffected: the defender wins it
+    # the repost's count starts from 0 although a game on the old batch 1 is still open;
+    # closing that game leaves the repost's count alone
+    assert rollup.openGames(1).call() == 0
+    on_repost = system.challenge(c, 1)
+    assert rollup.openGames(1).call() == 1
+    close(also_on_1, b)
+    assert rollup.openGames(1).call() == 1
+    # the game on batch 0 is unaffected: the defender wins it; so the one on the repost
     system.reverts(g.closeGame(on_0), c, "BatchStillAlive", on_0)
     play_to_one_step(system, on_0, p0.play(c, "random"))
-    assert (
-        resolved(system, prove(system, on_0, p0.play(c), system.sequencer))["status"]
-        == DEFENDER_WON
-    )
+    for game_id, play in ((on_0, p0.play(c)), (on_repost, p1_again.play(c))):
+        play_to_one_step(system, game_id, play)
+        assert resolved(system, prove(system, game_id, play, system.sequencer))["status"] == (
+            DEFENDER_WON
+        )
+    assert rollup.openGames(0).call() == rollup.openGames(1).call() == 0
     # credits, then ETH after claimCredit
-    assert rollup.credit(a).call() == stake
+    assert rollup.credit(a).call() == reward
+    assert rollup.burned().call() == burnt
     assert [g.credit(x).call() for x in (a, b, c)] == [bond, 2 * bond, 0]
-    assert g.credit(system.sequencer).call() == bond
+    assert g.credit(system.sequencer).call() == 2 * bond
     for contract, who, amount in (
-        (system.rollup, a, stake),
+        (system.rollup, a, reward),
         (system.game, a, bond),
         (system.game, b, 2 * bond),
-        (system.game, system.sequencer, bond),
+        (system.game, system.sequencer, 2 * bond),
     ):
         before = chain.balance(who)
         receipt = system.send(contract.functions.claimCredit(), who)
@@ -710,15 +759,15 @@ def test_rejection_truncates_the_chain_and_pays_the_winner(staked: System) -> No
         assert chain.balance(who) == before + amount - chain.cost(receipt)
         system.reverts(contract.functions.claimCredit(), who, "NothingToClaim")
     system.reverts(g.claimCredit(), c, "NothingToClaim")
-    # what is left: the restaked bond in the Rollup, nothing in the game
-    assert chain.balance(system.rollup.address) == stake
+    # what is left: the restaked bond and the burned half in the Rollup, nothing in the game
+    assert chain.balance(system.rollup.address) == stake + burnt
     assert chain.balance(system.game.address) == 0
 
 
 def test_a_later_winner_on_an_earlier_batch_takes_the_new_stake(staked: System) -> None:
-    """Batch 0 and batch 1 both wrong: the game on batch 1 ends first and takes the stake;
-    the game on batch 0 still rejects batch 0 (the chain is empty again), crediting what is
-    staked by then (nothing: the sequencer did not restake)."""
+    """Batch 0 and batch 1 both wrong: the game on batch 1 ends first and takes its share
+    of the stake; the game on batch 0 still rejects batch 0 (the chain is empty again),
+    sharing what is staked by then (nothing: the sequencer did not restake)."""
     system = staked
     a, b = system.challengers[:2]
     p0 = post_alphabet_batch(system, transactions=(b"a",), lie_at=1)
@@ -728,12 +777,68 @@ def test_a_later_winner_on_an_earlier_batch_takes_the_new_stake(staked: System) 
     assert system.rollup.functions.nextIndex().call() == 1
     receipt = prove(system, on_0, p0.play(a), a)
     assert events(system.rollup, receipt, "BatchesRejected") == [
-        {"fromIndex": 0, "toIndex": 1, "winner": a, "stake": 0}
+        {"fromIndex": 0, "toIndex": 1, "winner": a, "reward": 0}
     ]
-    stake = system.parameters.sequencer_bond
-    assert system.rollup.functions.credit(b).call() == stake
+    assert events(system.rollup, receipt, "StakeBurned") == [{"amount": 0}]
+    reward, burnt = split(system.parameters.sequencer_bond)
+    assert system.rollup.functions.credit(b).call() == reward
     assert system.rollup.functions.credit(a).call() == 0
+    assert system.rollup.functions.burned().call() == burnt
     assert system.game.functions.credit(a).call() == system.parameters.challenger_bond
+
+
+def test_racing_ones_own_wrong_batch_costs_half_the_stake(staked: System) -> None:
+    """The attack the burn is for: a sequencer posts a wrong batch and challenges it from a
+    second address of its own, winning the game first. It gets its bond back and half of
+    an odd stake (rounded down), and the other half (rounded up) is burned: locked in the
+    Rollup for good, even after it unstakes, and accumulated over rejections."""
+    system = staked
+    chain, rollup = system.chain, system.rollup.functions
+    sequencer, sybil = system.sequencer, system.challengers[2]
+    assert rollup.WINNER_SHARE_BPS().call() == WINNER_SHARE_BPS
+    system.stake(1)  # an odd stake: the burn takes the odd wei
+    stake = system.parameters.sequencer_bond + 1
+    reward, burnt = split(stake)
+    assert (reward, burnt) == (stake // 2, stake // 2 + 1)
+    paid = 0  # the gas the sequencer and its sybil spend
+
+    def send(fn: Any, who: str, **kw: Any) -> Any:
+        nonlocal paid
+        receipt = system.send(fn, who, **kw)
+        paid += chain.cost(receipt)
+        return receipt
+
+    posted = post_alphabet_batch(system, transactions=(b"a", b"b"), lie_at=1)
+    # what the two addresses own, the stake included
+    before = chain.balance(sequencer) + chain.balance(sybil) + stake
+    bond = system.parameters.challenger_bond
+    receipt = send(system.game.functions.challenge(0), sybil, value=bond)
+    game_id = events(system.game, receipt, "GameOpened")[0]["gameId"]
+    play = posted.play(sybil)
+    for move in play_to_one_step(system, game_id, play):
+        paid += chain.cost(move)
+    data, proof = play.step_input(system.state(game_id)["lo"])
+    lo_root = bytes(system.game.functions.roots(game_id).call()[0])
+    receipt = send(system.game.functions.proveStep(game_id, data, proof, lo_root), sybil)
+    assert events(system.rollup, receipt, "BatchesRejected")[0]["reward"] == reward
+    assert events(system.rollup, receipt, "StakeBurned") == [{"amount": burnt}]
+    assert rollup.burned().call() == burnt and rollup.sequencerStake().call() == 0
+    send(system.game.functions.claimCredit(), sybil)
+    send(system.rollup.functions.claimCredit(), sybil)
+    send(system.rollup.functions.unstake(), sequencer)  # every batch is gone: nothing pending
+    after = chain.balance(sequencer) + chain.balance(sybil)
+    assert after == before - burnt - paid
+    assert chain.balance(system.rollup.address) == burnt
+    # a second rejection adds to the burned total
+    system.stake()
+    post_alphabet_batch(system, lie_at=1)
+    game_id = system.challenge(sybil, 0)
+    expired = move_at(system, game_id) + system.parameters.clock_budget + 1
+    receipt = system.send(system.game.functions.timeout(game_id), sybil, at=expired)
+    second = split(system.parameters.sequencer_bond)
+    assert events(system.rollup, receipt, "StakeBurned") == [{"amount": second[1]}]
+    assert rollup.burned().call() == burnt + second[1]
+    assert chain.balance(system.rollup.address) == burnt + system.parameters.sequencer_bond
 
 
 # gas ---------------------------------------------------------------------------------
@@ -784,11 +889,10 @@ def test_gas_of_every_move(staked: System) -> None:
     record("closeGame", system.send(g.closeGame(on_later), a))
     report = {name: max(values) for name, values in gas.items()}
     print("\ndispute gas (max per move):", report, "\nall:", gas)
-    # the bisection moves, timeouts and closing stay under 100k; a proof adds the executor
-    # (nearly free here) and the winner's credit slot (22.1k the first time an account is
-    # credited); a challenge creates the game's two storage words and its bookkeeping
+    # opening a game, the bisection moves, timeouts and closing stay under 100k (the goal);
+    # a proof adds the executor (nearly free here) and the winner's credit slot (22.1k the
+    # first time an account is credited)
     limits = {
-        "challenge": 160_000,
         "proveStep (inbox)": 110_000,
         "proveStep (transaction)": 110_000,
     }

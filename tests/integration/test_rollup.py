@@ -1,7 +1,8 @@
 """
 The Rollup on anvil: the sequencer's stake, postBatch's header checks and its transaction
 root (differential against node/protocol/batch.py, valid and malformed lists), the
-forced-inclusion delay, finalization in order after the window, and the credit ledger.
+forced-inclusion delay, finalization in order after the window, the open-game count the
+DisputeGame keeps in each batch record, and the credit ledger.
 """
 
 import random
@@ -57,6 +58,18 @@ def test_stake_is_the_sequencers_and_nonzero(system: System) -> None:
     ]
     system.stake(4)
     assert system.rollup.functions.sequencerStake().call() == 7
+
+
+def test_stake_fits_in_128_bits(system: System) -> None:
+    """The stake shares a word with the burned total: a stake past 2^128 - 1 wei (more than
+    all the ETH there is; anvil can mint it) reverts SafeCastOverflowedUintDowncast."""
+    half = 1 << 127  # anvil refuses a transaction value of 2^128 or more
+    system.chain.impersonate(system.sequencer, balance=4 * half)
+    system.stake(half)
+    system.stake(half - 1)
+    assert system.rollup.functions.sequencerStake().call() == 2 * half - 1
+    fn = system.rollup.functions.stake()
+    system.reverts(fn, system.sequencer, "SafeCastOverflowedUintDowncast", 128, 2 * half, value=1)
 
 
 def test_posting_needs_the_bond_staked(system: System) -> None:
@@ -139,6 +152,7 @@ def test_post_batch_records_and_announces_the_header(system: System) -> None:
         "postedAt": at,
         "serial": 1,
         "txCount": 4,
+        "openGames": 0,
     }
     rollup = system.rollup.functions
     assert rollup.headerHash(0).call() == header.hash()
@@ -434,25 +448,66 @@ def test_no_finalization_while_a_game_is_open(system: System) -> None:
     system.post([b"\x01"], post_root=post_root, timestamp=timestamp)
     window_end = system.window_end(0)
     game_id = system.challenge(system.challengers[0], 0, at=window_end - 100)
-    assert system.game.functions.openGames(1).call() == 1
+    assert system.rollup.functions.openGames(0).call() == 1
     finalize = system.rollup.functions.finalize
     system.reverts(finalize(0), user, "GamesOpen", 0, 1, at=window_end)
     proof = list(transaction_proof([b"\x01"], 0))
     prove = system.game.functions.proveStep(game_id, b"\x01", proof, genesis)
     system.send(prove, user, at=window_end + 1)
-    assert system.game.functions.openGames(1).call() == 0
+    assert system.rollup.functions.openGames(0).call() == 0
     system.send(finalize(0), user)
     assert system.rollup.functions.isFinal(0).call()
 
 
-def test_rejection_only_through_the_dispute_game(system: System) -> None:
-    """rejectBatch from anyone but the DisputeGame reverts NotDisputeGame."""
+def test_rejection_and_game_counting_only_through_the_dispute_game(system: System) -> None:
+    """rejectBatch, openDispute and closeDispute from anyone but the DisputeGame revert
+    NotDisputeGame."""
     system.stake()
     system.post()
-    user = system.users[0]
-    reject = system.rollup.functions.rejectBatch(0, user)
-    system.reverts(reject, user, "NotDisputeGame", user)
-    system.reverts(reject, system.sequencer, "NotDisputeGame", system.sequencer)
+    rollup = system.rollup.functions
+    for who in (system.users[0], system.sequencer, system.deployer):
+        for fn in (rollup.rejectBatch(0, who), rollup.openDispute(0), rollup.closeDispute(0, 1)):
+            system.reverts(fn, who, "NotDisputeGame", who)
+    assert rollup.openGames(0).call() == 0
+
+
+def test_open_game_count_follows_the_batch_record(system: System) -> None:
+    """The Rollup's side of the game count, called as the DisputeGame (impersonated):
+    openDispute counts a game on a standing batch inside its window and returns its serial
+    and step count; closeDispute uncounts it, but only on the record posted with that
+    serial, so a stale call after a rejection and repost leaves the repost's count alone;
+    finalize waits for 0."""
+    system.stake()
+    chain, user = system.chain, system.users[0]
+    rollup = system.rollup.functions
+    game = chain.impersonate(system.game.address)
+    system.send(system.bridge.functions.forceTransaction(b"\x01"), user)
+    system.post([b"\x01", b"\x02"])  # serial 1: one inbox step, two transactions
+    assert rollup.openDispute(0).call({"from": game}) == [1, 3]
+    for _ in range(2):
+        system.send(rollup.openDispute(0), game)
+    assert rollup.openGames(0).call() == 2 == system.batch(0)["openGames"]
+    system.reverts(rollup.openDispute(1), game, "NoSuchBatch", 1)
+    system.send(rollup.closeDispute(0, 1), game)
+    assert rollup.openGames(0).call() == 1
+    # batch 0 is rejected with its last game open, then reposted as serial 2
+    receipt = system.send(rollup.rejectBatch(0, user), game)
+    assert events(system.rollup, receipt, "BatchesRejected")[0]["toIndex"] == 1
+    system.reverts(rollup.openGames(0), user, "NoSuchBatch", 0)
+    system.reverts(rollup.openDispute(0), game, "NoSuchBatch", 0)
+    system.stake()
+    system.post()
+    assert system.batch(0)["serial"] == 2 and rollup.openGames(0).call() == 0
+    system.send(rollup.openDispute(0), game)
+    system.send(rollup.closeDispute(0, 1), game)  # the old batch's game: a no-op
+    assert rollup.openGames(0).call() == 1
+    window_end = system.window_end(0)
+    system.reverts(rollup.finalize(0), user, "GamesOpen", 0, 1, at=window_end)
+    system.reverts(rollup.openDispute(0), game, "ChallengeWindowClosed", 0, window_end)
+    system.send(rollup.closeDispute(0, 2), game)
+    assert rollup.openGames(0).call() == 0
+    system.send(rollup.finalize(0), user)
+    assert rollup.isFinal(0).call()
 
 
 def test_claim_credit_needs_credit(system: System) -> None:
@@ -461,10 +516,12 @@ def test_claim_credit_needs_credit(system: System) -> None:
 
 
 def test_views_refuse_unknown_batches(system: System) -> None:
-    """batch, headerHash and parentRootOf revert NoSuchBatch past the chain's end."""
+    """batch, headerHash, openGames and parentRootOf revert NoSuchBatch past the chain's
+    end."""
     user, rollup = system.users[0], system.rollup.functions
     system.reverts(rollup.batch(0), user, "NoSuchBatch", 0)
     system.reverts(rollup.headerHash(0), user, "NoSuchBatch", 0)
+    system.reverts(rollup.openGames(0), user, "NoSuchBatch", 0)
     system.reverts(rollup.parentRootOf(1), user, "NoSuchBatch", 1)
     assert rollup.parentRootOf(0).call() == b"\x42" * 32
 

@@ -17,7 +17,8 @@ interface IDisputeGame {
         ///         challenger's bond went to the defender.
         DefenderWon,
         /// @notice The step proved the defender wrong or the defender ran out of time: the
-        ///         batch was rejected, the challenger got its bond back and the stake.
+        ///         batch was rejected, the challenger got its bond back and the winner's share
+        ///         of the stake.
         ChallengerWon,
         /// @notice Another game rejected the batch first: closed, the bond refunded.
         Abandoned
@@ -91,12 +92,12 @@ interface IDisputeGame {
 
     /// @notice The bond must be exactly `required` wei.
     error WrongBond(uint256 sent, uint256 required);
-    /// @notice No live batch at `batchIndex`.
+    /// @notice No live batch at `batchIndex` (raised by the Rollup's `openDispute`; a
+    ///         challenge passes it through).
     error NoSuchBatch(uint64 batchIndex);
-    /// @notice Batch `batchIndex` could only be challenged before `windowEnd`.
+    /// @notice Batch `batchIndex` could only be challenged before `windowEnd` (raised by the
+    ///         Rollup's `openDispute`; a challenge passes it through).
     error ChallengeWindowClosed(uint64 batchIndex, uint256 windowEnd);
-    /// @notice The caller already plays open game `gameId` on this batch.
-    error GameAlreadyOpen(uint256 gameId);
     /// @notice No game has id `gameId`.
     error NoSuchGame(uint256 gameId);
     /// @notice Game `gameId` has ended.
@@ -127,8 +128,9 @@ interface IDisputeGame {
     error InvalidParameter(string name);
 
     /// @notice Open a game on live batch `batchIndex` while its challenge window is open,
-    ///         with a bond of exactly `challengerBond()`. One open game per challenger and
-    ///         batch. The defender moves first.
+    ///         with a bond of exactly `challengerBond()`. Every game is independent and has
+    ///         its own bond: a challenger may open several on one batch. The Rollup counts
+    ///         the game in the batch's `openGames` until it ends. The defender moves first.
     /// @return gameId The new game's id (dense, from 0).
     function challenge(uint64 batchIndex) external payable returns (uint256 gameId);
 
@@ -164,19 +166,11 @@ interface IDisputeGame {
     /// @notice Send the caller its credit (bonds won or refunded).
     function claimCredit() external;
 
-    /// @notice How many games are open on the batch posted as `serial` (the Rollup refuses
-    ///         to finalize a batch while this is not 0).
-    function openGames(uint64 serial) external view returns (uint256);
-
     /// @notice Game `gameId`; reverts for an unknown id.
     function game(uint256 gameId) external view returns (Game memory);
 
     /// @notice How many games were ever opened (ids are 0 .. gameCount - 1).
     function gameCount() external view returns (uint256);
-
-    /// @notice The open game `challenger` plays on the batch posted as `serial`, plus one
-    ///         (0: none).
-    function openGameOf(uint64 serial, address challenger) external view returns (uint256);
 
     /// @notice The roots at positions lo, (lo + hi) / 2 (zero unless a bisection awaits the
     ///         challenger) and hi of game `gameId`. Once the game's batch is gone, the roots

@@ -6,10 +6,11 @@ import {IBridge} from "./IBridge.sol";
 /// @title IRollup
 /// @notice The chain of batches of a Ratchet rollup: the sequencer posts them with its bond
 ///         staked, each is final after its challenge window unless a dispute game proves it
-///         wrong, and a rejection removes the batch and every later one. See docs/l1.md.
+///         wrong, and a rejection removes the batch and every later one, pays half of the
+///         stake to the winner and burns the rest. See docs/l1.md.
 interface IRollup {
-    /// @notice What L1 keeps of a posted batch (docs/protocol.md section 3). Two words of
-    ///         roots and two packed words.
+    /// @notice What L1 keeps of a posted batch (docs/protocol.md section 3), and how many
+    ///         dispute games are open on it. Two words of roots and two packed words.
     struct Batch {
         /// @notice The state root the sequencer claims after the batch's last step.
         bytes32 postRoot;
@@ -28,6 +29,10 @@ interface IRollup {
         uint64 serial;
         /// @notice Number of user transactions (at most 2^16).
         uint32 txCount;
+        /// @notice Dispute games open on this batch (the batch cannot finalize until it is 0).
+        ///         Kept in the word of `serial`, so opening and closing a game rewrites a
+        ///         warm, non-zero word instead of a fresh slot.
+        uint32 openGames;
     }
 
     /// @notice The sequencer's stake grew by `amount` to `total`.
@@ -52,10 +57,14 @@ interface IRollup {
     /// @notice Batch `index` is final: withdrawals may be proven against `postRoot`.
     event BatchFinalized(uint64 indexed index, uint64 indexed serial, bytes32 postRoot);
     /// @notice A dispute proved batch `fromIndex` wrong: batches `fromIndex .. toIndex - 1`
-    ///         are gone, and `winner` was credited the sequencer's stake, `stake`.
+    ///         are gone, and `winner` was credited `reward`, its share (WINNER_SHARE_BPS) of
+    ///         the sequencer's stake; the rest is burned (StakeBurned).
     event BatchesRejected(
-        uint64 indexed fromIndex, uint64 toIndex, address indexed winner, uint256 stake
+        uint64 indexed fromIndex, uint64 toIndex, address indexed winner, uint256 reward
     );
+    /// @notice A rejection burned `amount` wei of the sequencer's stake: they stay locked in
+    ///         this contract forever, counted in `burned()`.
+    event StakeBurned(uint256 amount);
     /// @notice `account` withdrew its credit, `amount` wei.
     event CreditClaimed(address indexed account, uint256 amount);
 
@@ -91,6 +100,8 @@ interface IRollup {
     error NotPending(uint64 index);
     /// @notice Batch `index` can be challenged until `windowEnd`.
     error ChallengeWindowOpen(uint64 index, uint256 windowEnd);
+    /// @notice Batch `index` could only be challenged before `windowEnd`.
+    error ChallengeWindowClosed(uint64 index, uint256 windowEnd);
     /// @notice `games` dispute games on batch `index` are still open.
     error GamesOpen(uint64 index, uint256 games);
     /// @notice The caller has no credit.
@@ -120,8 +131,13 @@ interface IRollup {
     /// @notice Seconds after which an inbox message must have been consumed.
     function forcedInclusionDelay() external view returns (uint64);
     /// @notice The sequencer's current stake (wei).
-    function sequencerStake() external view returns (uint256);
-    /// @notice Wei owed to `account` (bonds and stakes won), paid by `claimCredit`.
+    function sequencerStake() external view returns (uint128);
+    /// @notice Wei of stakes burned by rejections so far: locked in this contract forever.
+    function burned() external view returns (uint128);
+    /// @notice Share of the stake a rejection credits to the winner, in basis points of the
+    ///         stake (the rest is burned).
+    function WINNER_SHARE_BPS() external view returns (uint256);
+    /// @notice Wei owed to `account` (its share of stakes won), paid by `claimCredit`.
     function credit(address account) external view returns (uint256);
 
     /// @notice Add msg.value to the sequencer's stake. Only the sequencer.
@@ -152,9 +168,25 @@ interface IRollup {
     ///         order; each must be past its challenge window with no open game. Anyone.
     function finalize(uint64 index) external;
 
-    /// @notice Reject batch `index` and every later one, crediting the sequencer's stake to
-    ///         `winner` and unstaking it. Only the dispute game, for a posted, non-final batch.
+    /// @notice Reject batch `index` and every later one (their records, open-game counts
+    ///         included, are dropped: a repost overwrites them) and unstake the sequencer: its
+    ///         stake is split, WINNER_SHARE_BPS of it credited to `winner` and the rest burned.
+    ///         Only the dispute game, for a posted, non-final batch.
     function rejectBatch(uint64 index, address winner) external;
+
+    /// @notice A game opens on live batch `index`, whose challenge window must still be open:
+    ///         count it in the batch's `openGames`. Only the dispute game.
+    /// @return serial The batch's serial (games name the batch by it).
+    /// @return steps The batch's step count: inbox messages, then transactions.
+    function openDispute(uint64 index) external returns (uint64 serial, uint32 steps);
+
+    /// @notice A game on the batch posted as `serial` at `index` ended with the batch
+    ///         standing: uncount it. A no-op unless the record at `index` still holds that
+    ///         serial (a repost after a rejection has its own count, which this leaves
+    ///         alone). Only the dispute game. A game that rejects its batch, or is closed
+    ///         after another did, has nothing to uncount: `rejectBatch` drops the records
+    ///         with their counts.
+    function closeDispute(uint64 index, uint64 serial) external;
 
     /// @notice Send the caller its credit.
     function claimCredit() external;
@@ -167,6 +199,9 @@ interface IRollup {
     function serialCount() external view returns (uint64);
     /// @notice Posted batch `index`; reverts for an index not posted (or rejected).
     function batch(uint64 index) external view returns (Batch memory);
+    /// @notice How many dispute games are open on posted batch `index`; reverts for an index
+    ///         not posted (or rejected).
+    function openGames(uint64 index) external view returns (uint256);
     /// @notice The parent root of batch `index` (genesisRoot for 0), for index <= nextIndex.
     function parentRootOf(uint64 index) external view returns (bytes32);
     /// @notice The header hash of posted batch `index` (docs/protocol.md section 3).
