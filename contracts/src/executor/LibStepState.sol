@@ -75,12 +75,23 @@ library LibStepState {
         hex"b88b152c9b8a7b79637d35911848b0c41e7cc7cca2ab4fe9a15f9c38bb4bb939";
     /// @notice How many table roots the witness starts with (2^GLOBAL_DEPTH).
     uint256 private constant TABLE_SLOTS = 16;
-    /// @notice Initial capacity of the touched-key list (it doubles when full).
-    uint256 private constant INITIAL_CAPACITY = 32;
+    /// @notice Least initial capacity of the touched-key list. `init` starts it at the
+    ///         number of witness entries (every first touch consumes one, so a step that
+    ///         does not revert never outgrows it), rounded up to a power of two, within
+    ///         [MIN_CAPACITY, MAX_INITIAL_CAPACITY]; it doubles when full. The capacity only
+    ///         costs gas: it never changes a result.
+    uint256 private constant MIN_CAPACITY = 8;
+    /// @notice Most witness entries `init` counts for the initial capacity.
+    uint256 private constant MAX_INITIAL_CAPACITY = 256;
     /// @notice Fibonacci-hashing multiplier of the key index (2^256 / golden ratio, odd).
     uint256 private constant HASH_MULTIPLIER = 0x9e3779b97f4a7c15f39cc0605cedc8341082276bf3a27251f86c6a11d0c18e95;
+    /// @notice The low 64 bits.
+    uint256 private constant MASK64 = 0xffffffffffffffff;
 
     /// @notice A key the step has touched.
+    /// @dev The assembly below reads and writes its fields at their memory offsets: table
+    ///      0x00, index 0x20, first 0x40, current 0x60, firstLeaf 0x80, written 0xa0 (0 or
+    ///      1), proof 0xc0. Keep the field order.
     struct Touched {
         /// @notice Table id (node/protocol/state.py).
         uint256 table;
@@ -117,8 +128,9 @@ library LibStepState {
         /// @notice How many entries of `touched` are used.
         uint256 count;
         /// @notice Open-addressing hash table over `touched` (length a power of two, at most
-        ///         half full): 0 = empty, else `key << 32 | (position in touched + 1)` where
-        ///         `key = table << 64 | index`.
+        ///         half full): 0 = empty, else `key << 32 | t` where `key = table << 64 |
+        ///         index` and `t` is the memory pointer of the key's `Touched` (nonzero, and
+        ///         below 2^32 as any memory offset a transaction can pay for).
         uint256[] slots;
         /// @notice `ZERO_HASHES[h]` for h < MAX_TABLE_DEPTH, 32 bytes each (ZERO_HASH_BYTES).
         bytes zeros;
@@ -144,6 +156,7 @@ library LibStepState {
         st.cursor = end;
         st.end = end;
         st.tableRoots = new bytes32[](TABLE_SLOTS);
+        uint256 capacity = MIN_CAPACITY;
         (bool ok, uint256 payload, uint256 length) = _list(start, end);
         if (ok && payload + length == end && payload + 3 <= end) {
             // roots: a 512-byte string, always long-form `0xb9 0x0200`
@@ -161,11 +174,12 @@ library LibStepState {
                     }
                     st.rootsOk = _globalRoot(roots) == root;
                     st.cursor = entries;
+                    if (st.rootsOk) capacity = _initialCapacity(entries, end);
                 }
             }
         }
-        st.touched = _allocTouched(INITIAL_CAPACITY);
-        st.slots = new uint256[](2 * INITIAL_CAPACITY);
+        st.touched = _allocTouched(capacity);
+        st.slots = new uint256[](2 * capacity);
         st.zeros = ZERO_HASH_BYTES;
         st.caches = new uint256[](TABLE_SLOTS);
     }
@@ -176,12 +190,35 @@ library LibStepState {
         pure
         returns (bytes memory record)
     {
-        (uint256 key, uint256 d) = _key(table, index);
-        (bool found, uint256 slot, uint256 position) = _find(st, key);
-        if (found) return st.touched[position].current;
-        Touched memory t = _read(st, table, index, d);
-        _add(st, slot, key, t);
-        return t.current;
+        uint256[] memory slots = st.slots;
+        uint256 d;
+        uint256 key;
+        uint256 slot;
+        uint256 t;
+        assembly ("memory-safe") {
+            // `_key` and `_find` inlined: the hit path is the hottest code of a step
+            d := byte(table, DEPTHS) // 0 for table >= 32 too
+            key := or(shl(64, table), index)
+            let mask := shl(5, sub(mload(slots), 1))
+            let data := add(slots, 0x20)
+            slot := and(shr(123, mul(key, HASH_MULTIPLIER)), mask) // a byte offset
+            // (no key outside the layout is in the table: it stays absent, t = 0)
+            if iszero(or(iszero(d), shr(d, index))) {
+                for {} 1 {} {
+                    let v := mload(add(data, slot))
+                    if iszero(v) { break }
+                    if eq(shr(32, v), key) {
+                        t := and(v, 0xffffffff)
+                        break
+                    }
+                    slot := and(add(slot, 0x20), mask)
+                }
+            }
+        }
+        if (t == 0) t = _touch(st, table, index, d, key, slot); // also for a key outside the layout
+        assembly ("memory-safe") {
+            record := mload(add(t, 0x60))
+        }
     }
 
     /// @notice Set the step's record at (table, index) (empty deletes). Nothing reaches the
@@ -190,99 +227,187 @@ library LibStepState {
         internal
         pure
     {
-        (uint256 key, uint256 d) = _key(table, index);
-        (bool found, uint256 slot, uint256 position) = _find(st, key);
-        if (found) {
-            Touched memory hit = st.touched[position];
-            hit.current = record;
-            hit.written = true;
-            return;
+        uint256[] memory slots = st.slots;
+        uint256 d;
+        uint256 key;
+        uint256 slot;
+        uint256 t;
+        assembly ("memory-safe") {
+            // as in `get`
+            d := byte(table, DEPTHS)
+            key := or(shl(64, table), index)
+            let mask := shl(5, sub(mload(slots), 1))
+            let data := add(slots, 0x20)
+            slot := and(shr(123, mul(key, HASH_MULTIPLIER)), mask)
+            // (no key outside the layout is in the table: it stays absent, t = 0)
+            if iszero(or(iszero(d), shr(d, index))) {
+                for {} 1 {} {
+                    let v := mload(add(data, slot))
+                    if iszero(v) { break }
+                    if eq(shr(32, v), key) {
+                        t := and(v, 0xffffffff)
+                        break
+                    }
+                    slot := and(add(slot, 0x20), mask)
+                }
+            }
         }
-        Touched memory t = _read(st, table, index, d);
-        t.current = record;
-        t.written = true;
-        _add(st, slot, key, t);
+        if (t == 0) t = _touch(st, table, index, d, key, slot); // also for a key outside the layout
+        assembly ("memory-safe") {
+            mstore(add(t, 0x60), record) // current
+            mstore(add(t, 0xa0), 1) // written
+        }
     }
 
     /// @notice Apply the step's changed records and return the post-state root; reverts
     ///         `WitnessNotConsumed` if the witness has entries left.
-    /// @dev The scratch arrays (final leaves by position, a table's sorted keys, the
-    ///      multiproof's stack) are allocated once, `count` long, and reused by every
-    ///      changed table.
+    /// @dev The scratch arrays (final leaves by position, the changed tables' keys sorted
+    ///      by table then index, the multiproof's stack) are allocated once and reused by
+    ///      every changed table.
     function flush(StepState memory st) internal pure returns (bytes32 postRoot) {
         if (st.cursor != st.end) revert WitnessNotConsumed();
         Touched[] memory touched = st.touched;
         uint256 count = st.count;
         uint256 changed; // bit t: table t has a changed key
-        bytes32[] memory leaves = new bytes32[](count);
-        for (uint256 i = 0; i < count; ++i) {
-            Touched memory t = touched[i];
-            bytes32 leaf = t.written ? _hashLeaf(t.current) : t.firstLeaf;
-            leaves[i] = leaf;
-            if (leaf != t.firstLeaf) changed |= 1 << t.table;
-        }
-        if (changed == 0) return st.root;
-        uint256[] memory order = new uint256[](count);
-        uint256[] memory stack = new uint256[](2 * count);
-        for (uint256 table = 0; table < TABLE_SLOTS; ++table) {
-            if ((changed >> table) & 1 == 1) {
-                st.tableRoots[table] = _tableRootAfter(st, table, leaves, order, stack);
+        uint256 counts; // 16 bits per table: how many keys the step touched in it
+        uint256 leaves; // `count` words: the final leaves by position
+        assembly ("memory-safe") {
+            leaves := mload(0x40)
+            mstore(0x40, add(leaves, shl(5, count)))
+            let tp := add(touched, 0x20)
+            for { let i := 0 } lt(i, count) { i := add(i, 1) } {
+                let t := mload(add(tp, shl(5, i)))
+                let first := mload(add(t, 0x80))
+                let leaf := first
+                if mload(add(t, 0xa0)) {
+                    // written: the leaf of the current record (_hashLeaf)
+                    let r := mload(add(t, 0x60))
+                    let n := mload(r)
+                    leaf := 0
+                    if n { leaf := keccak256(add(r, 0x20), n) }
+                }
+                mstore(add(leaves, shl(5, i)), leaf)
+                let table := mload(t)
+                changed := or(changed, shl(table, iszero(eq(leaf, first))))
+                // `count` < 2^16: each touched key holds > 10 words of memory, and 2^16
+                // times that would cost far more gas than a block has
+                counts := add(counts, shl(shl(4, table), 1))
             }
         }
-        st.root = _globalRoot(st.tableRoots);
+        if (changed == 0) return st.root;
+        uint256 keys; // the changed tables' keys, `index << 32 | position`, by table then index
+        uint256 starts; // 16 bits per table: where its keys start in `keys`
+        uint256 stack; // `2 * count` words
+        assembly ("memory-safe") {
+            keys := mload(0x40)
+            stack := add(keys, shl(5, count))
+            mstore(0x40, add(stack, shl(6, count)))
+            let at := 0
+            for { let table := 0 } lt(table, TABLE_SLOTS) { table := add(table, 1) } {
+                if and(shr(table, changed), 1) {
+                    starts := or(starts, shl(shl(4, table), at))
+                    at := add(at, and(shr(shl(4, table), counts), 0xffff))
+                }
+            }
+            // one pass in first-touch order, insertion-sorting each key into its table's run
+            let placed := 0 // 16 bits per table
+            let tp := add(touched, 0x20)
+            for { let i := 0 } lt(i, count) { i := add(i, 1) } {
+                let t := mload(add(tp, shl(5, i)))
+                let table := mload(t)
+                if and(shr(table, changed), 1) {
+                    let shift := shl(4, table)
+                    let base := add(keys, shl(5, and(shr(shift, starts), 0xffff)))
+                    let j := and(shr(shift, placed), 0xffff)
+                    placed := add(placed, shl(shift, 1))
+                    let w := or(shl(32, mload(add(t, 0x20))), i)
+                    // after the last key (often), else at the first greater one (binary
+                    // search), the greater ones moving up one
+                    if j {
+                        if lt(w, mload(add(base, shl(5, sub(j, 1))))) {
+                            let lo := 0
+                            for { let hi := sub(j, 1) } lt(lo, hi) {} {
+                                let mid := shr(1, add(lo, hi))
+                                switch lt(mload(add(base, shl(5, mid))), w)
+                                case 1 { lo := add(mid, 1) }
+                                default { hi := mid }
+                            }
+                            mcopy(add(base, shl(5, add(lo, 1))), add(base, shl(5, lo)), shl(5, sub(j, lo)))
+                            j := lo
+                        }
+                    }
+                    mstore(add(base, shl(5, j)), w)
+                }
+            }
+        }
+        bytes32[] memory roots = st.tableRoots;
+        for (uint256 table = 0; table < TABLE_SLOTS; ++table) {
+            if ((changed >> table) & 1 == 1) {
+                uint256 shift = table << 4;
+                roots[table] = _tableRootAfter(
+                    st,
+                    table,
+                    leaves,
+                    keys + (((starts >> shift) & 0xffff) << 5),
+                    (counts >> shift) & 0xffff,
+                    stack
+                );
+            }
+        }
+        st.root = _globalRoot(roots);
         return st.root;
     }
 
-    // Keys and the touched-key index -------------------------------------------------------
+    // The touched-key index -----------------------------------------------------------------
 
-    /// @dev The packed key of (table, index) and the table's depth; reverts `BadWitness` for
-    ///      a key outside the layout (no witness can prove it; the STF never makes one).
-    function _key(uint256 table, uint256 index) private pure returns (uint256 key, uint256 d) {
+    /// @dev The initial capacity for the entry list at `p` (its end at `end`): how many
+    ///      entries it holds (counting at most MAX_INITIAL_CAPACITY, and stopping at
+    ///      anything but a list), rounded up to a power of two, at least MIN_CAPACITY.
+    function _initialCapacity(uint256 p, uint256 end) private pure returns (uint256 capacity) {
         assembly ("memory-safe") {
-            d := mul(lt(table, 32), byte(table, DEPTHS))
-        }
-        if (d == 0 || index >> d != 0) revert BadWitness(table, index);
-        key = (table << 64) | index;
-    }
-
-    /// @dev Look `key` up: its position in `touched` if present, else the empty slot where
-    ///      it goes.
-    function _find(StepState memory st, uint256 key)
-        private
-        pure
-        returns (bool found, uint256 slot, uint256 position)
-    {
-        uint256[] memory slots = st.slots;
-        assembly ("memory-safe") {
-            let mask := sub(mload(slots), 1)
-            let data := add(slots, 0x20)
-            slot := and(shr(128, mul(key, HASH_MULTIPLIER)), mask)
-            for {} 1 {} {
-                let v := mload(add(data, shl(5, slot)))
-                if iszero(v) { break }
-                if eq(shr(32, v), key) {
-                    found := 1
-                    position := sub(and(v, 0xffffffff), 1)
-                    break
+            let n := 0
+            for {} and(lt(p, end), lt(n, MAX_INITIAL_CAPACITY)) {} {
+                let b := byte(0, calldataload(p))
+                if lt(b, 0xc0) { break }
+                switch lt(b, 0xf8)
+                case 1 { p := add(p, sub(b, 0xbf)) }
+                default {
+                    let k := sub(b, 0xf7)
+                    p := add(add(p, add(k, 1)), shr(sub(256, shl(3, k)), calldataload(add(p, 1))))
                 }
-                slot := and(add(slot, 1), mask)
+                n := add(n, 1)
             }
+            capacity := MIN_CAPACITY
+            for {} lt(capacity, n) {} { capacity := shl(1, capacity) }
         }
     }
 
-    /// @dev Append a touched key at the empty `slot` found for it, growing when full.
-    function _add(StepState memory st, uint256 slot, uint256 key, Touched memory t) private pure {
+    /// @dev Append the touched key `t` (a `Touched` pointer) whose key is `key` at the empty
+    ///      byte offset `slot` of the hash table, growing when full.
+    function _add(StepState memory st, uint256 slot, uint256 key, uint256 t) private pure {
         uint256 count = st.count;
         Touched[] memory touched = st.touched;
         if (count == touched.length) {
             _grow(st);
             touched = st.touched;
-            (, slot,) = _find(st, key);
+            slot = _emptySlot(st.slots, key);
         }
-        touched[count] = t;
         uint256[] memory slots = st.slots;
-        slots[slot] = (key << 32) | (count + 1);
+        assembly ("memory-safe") {
+            mstore(add(add(touched, 0x20), shl(5, count)), t)
+            mstore(add(add(slots, 0x20), slot), or(shl(32, key), t))
+        }
         st.count = count + 1;
+    }
+
+    /// @dev The byte offset of the empty slot where `key` (absent) goes in `slots`.
+    function _emptySlot(uint256[] memory slots, uint256 key) private pure returns (uint256 slot) {
+        assembly ("memory-safe") {
+            let mask := shl(5, sub(mload(slots), 1))
+            let data := add(slots, 0x20)
+            slot := and(shr(123, mul(key, HASH_MULTIPLIER)), mask)
+            for {} mload(add(data, slot)) {} { slot := and(add(slot, 0x20), mask) }
+        }
     }
 
     /// @dev Double the touched list's capacity and rebuild the hash table at twice that.
@@ -290,17 +415,24 @@ library LibStepState {
         Touched[] memory old = st.touched;
         uint256 count = st.count;
         Touched[] memory touched = _allocTouched(2 * old.length);
+        uint256[] memory slots = new uint256[](4 * old.length);
+        assembly ("memory-safe") {
+            mcopy(add(touched, 0x20), add(old, 0x20), shl(5, count))
+        }
         for (uint256 i = 0; i < count; ++i) {
-            touched[i] = old[i];
+            uint256 t;
+            uint256 key;
+            assembly ("memory-safe") {
+                t := mload(add(add(touched, 0x20), shl(5, i)))
+                key := or(shl(64, mload(t)), mload(add(t, 0x20)))
+            }
+            uint256 slot = _emptySlot(slots, key);
+            assembly ("memory-safe") {
+                mstore(add(add(slots, 0x20), slot), or(shl(32, key), t))
+            }
         }
         st.touched = touched;
-        st.slots = new uint256[](4 * old.length);
-        for (uint256 i = 0; i < count; ++i) {
-            Touched memory t = touched[i];
-            uint256 key = (t.table << 64) | t.index;
-            (, uint256 slot,) = _find(st, key);
-            st.slots[slot] = (key << 32) | (i + 1);
-        }
+        st.slots = slots;
     }
 
     /// @dev A memory `Touched[]` of length `capacity` whose elements are left unset (they
@@ -315,46 +447,51 @@ library LibStepState {
 
     // Witness entries -----------------------------------------------------------------------
 
-    /// @dev Consume the next entry as the first touch of (table, index): copy its record to
-    ///      memory and verify it and its siblings against the key's pre-state table root.
-    function _read(StepState memory st, uint256 table, uint256 index, uint256 d)
+    /// @dev The first touch of (table, index) (of depth d, packed `key`, absent from the hash
+    ///      table, whose empty byte offset `slot` is): consume the next witness entry, copy
+    ///      its record to memory, verify it and its siblings against the key's pre-state
+    ///      table root, and append the key. Returns its `Touched` (a memory pointer).
+    ///
+    ///      Verification goes through the table's read cache: the table's first touch climbs
+    ///      from the leaf through all d siblings (read from calldata where the bitmap has a
+    ///      bit, zero hashes elsewhere), which must end exactly where the entry's siblings
+    ///      do, to the table root; a later one climbs only to `top`, the height where its
+    ///      path meets the cached path of the table's last touched key, and compares with
+    ///      the cached node there (its siblings above `top` are never read, now or at
+    ///      `flush`: see `_tableRootAfter`). The path's nodes below `top` replace the cache's.
+    function _touch(StepState memory st, uint256 table, uint256 index, uint256 d, uint256 key, uint256 slot)
         private
         pure
-        returns (Touched memory t)
+        returns (uint256 t)
     {
+        // a key outside the layout (no witness can prove it; the STF never makes one)
+        if (d == 0 || index >> d != 0) revert BadWitness(table, index);
         if (!st.rootsOk) revert BadWitness(table, index);
         (uint256 recordOffset, uint256 recordLength, uint256 proof) = _entry(st, table, index);
-        bytes memory record;
         bytes32 leaf;
-        assembly ("memory-safe") {
-            record := mload(0x40)
-            mstore(record, recordLength)
-            let data := add(record, 0x20)
-            // zero the last word first so the padding after the record is clean
-            mstore(add(data, and(recordLength, not(31))), 0)
-            calldatacopy(data, recordOffset, recordLength)
-            mstore(0x40, add(data, and(add(recordLength, 31), not(31))))
-            if recordLength { leaf := keccak256(data, recordLength) }
-        }
+        (t, leaf) = _newTouched(table, index, recordOffset, recordLength, proof);
         if (!_verify(st, table, index, d, leaf, proof)) revert BadWitness(table, index);
-        t = Touched(table, index, record, record, leaf, false, proof);
+        _add(st, slot, key, t);
     }
 
     /// @dev Whether `leaf` at (table, index), with the siblings `proof` points at, is in the
-    ///      pre-state: the table's first touch climbs to the table root; a later one only to
-    ///      where its path meets the cached path of the table's last touched key.
+    ///      pre-state, through the table's read cache (`_touch`).
     function _verify(StepState memory st, uint256 table, uint256 index, uint256 d, bytes32 leaf, uint256 proof)
         private
         pure
         returns (bool)
     {
-        uint256 cache = st.caches[table];
+        uint256[] memory caches = st.caches;
+        uint256 cache;
+        assembly ("memory-safe") {
+            cache := mload(add(caches, shl(5, add(table, 1)))) // table < 16: it has a depth
+        }
         if (cache == 0) {
             assembly ("memory-safe") {
                 cache := mload(0x40)
                 mstore(0x40, add(cache, shl(5, add(d, 2))))
+                mstore(add(caches, shl(5, add(table, 1))), cache)
             }
-            st.caches[table] = cache;
             return _verifyPath(st.zeros, cache, leaf, index, d, proof, st.tableRoots[table], true);
         }
         uint256 last;
@@ -369,6 +506,136 @@ library LibStepState {
         return _verifyPath(st.zeros, cache, leaf, index, top, proof, meet, false);
     }
 
+    /// @dev A new `Touched` for a first touch of (table, index) whose pre-state record is
+    ///      at [recordOffset, + recordLength) in calldata (copied to memory) and siblings at
+    ///      `proof`: (table, index, record, record, leaf, false, proof). Returns it (a memory
+    ///      pointer) and the record's leaf hash.
+    function _newTouched(uint256 table, uint256 index, uint256 recordOffset, uint256 recordLength, uint256 proof)
+        private
+        pure
+        returns (uint256 t, bytes32 leaf)
+    {
+        assembly ("memory-safe") {
+            let record := mload(0x40)
+            mstore(record, recordLength)
+            let data := add(record, 0x20)
+            // zero the last word first so the padding after the record is clean
+            mstore(add(data, and(recordLength, not(31))), 0)
+            calldatacopy(data, recordOffset, recordLength)
+            t := add(data, and(add(recordLength, 31), not(31)))
+            if recordLength { leaf := keccak256(data, recordLength) }
+            mstore(t, table)
+            mstore(add(t, 0x20), index)
+            mstore(add(t, 0x40), record)
+            mstore(add(t, 0x60), record)
+            mstore(add(t, 0x80), leaf)
+            mstore(add(t, 0xa0), 0)
+            mstore(add(t, 0xc0), proof)
+            mstore(0x40, add(t, 0xe0))
+        }
+    }
+
+    /// @dev Climb from `leaf` at `index` through its siblings at heights below `top` (read
+    ///      from calldata where the bitmap has a bit, zero hashes elsewhere; `proof` packs
+    ///      the bitmap and the siblings' span, `_entry`), writing the path's nodes below
+    ///      `top` and the node reached at `top` into the cache, and compare the latter with
+    ///      `expected`; the siblings read must end exactly where the span does (`exact`) or
+    ///      within it.
+    function _verifyPath(
+        bytes memory zeros,
+        uint256 cache,
+        bytes32 leaf,
+        uint256 index,
+        uint256 top,
+        uint256 proof,
+        bytes32 expected,
+        bool exact
+    ) private pure returns (bool ok) {
+        assembly ("memory-safe") {
+            // `w` holds the bitmap's bits still to go in its low 64 bits and the index's at
+            // 128 (both shift down one per height)
+            mstore(cache, index)
+            let node := leaf
+            let p := and(proof, MASK64)
+            let w := or(shr(128, proof), shl(128, index))
+            let path := add(cache, 0x20)
+            let zd := sub(add(zeros, 0x20), path) // ZERO_HASHES[h] at path[h] + zd
+            let pathEnd := add(path, shl(5, top))
+            // unrolled by four: top % 4 heights first
+            for { let first := add(path, shl(5, and(top, 3))) } lt(path, first) { path := add(path, 0x20) } {
+                mstore(path, node)
+                let s := mload(add(path, zd))
+                if and(w, 1) {
+                    s := calldataload(p)
+                    p := add(p, 0x20)
+                }
+                let o := and(shr(123, w), 0x20)
+                w := shr(1, w)
+                mstore(o, node)
+                mstore(xor(o, 0x20), s)
+                node := keccak256(0x00, 0x40)
+            }
+            for {} lt(path, pathEnd) { path := add(path, 0x80) } {
+                {
+                    mstore(path, node)
+                    let s := mload(add(path, zd))
+                    if and(w, 1) {
+                        s := calldataload(p)
+                        p := add(p, 0x20)
+                    }
+                    let o := and(shr(123, w), 0x20)
+                    w := shr(1, w)
+                    mstore(o, node)
+                    mstore(xor(o, 0x20), s)
+                    node := keccak256(0x00, 0x40)
+                }
+                {
+                    let next := add(path, 0x20)
+                    mstore(next, node)
+                    let s := mload(add(next, zd))
+                    if and(w, 1) {
+                        s := calldataload(p)
+                        p := add(p, 0x20)
+                    }
+                    let o := and(shr(123, w), 0x20)
+                    w := shr(1, w)
+                    mstore(o, node)
+                    mstore(xor(o, 0x20), s)
+                    node := keccak256(0x00, 0x40)
+                }
+                {
+                    let next := add(path, 0x40)
+                    mstore(next, node)
+                    let s := mload(add(next, zd))
+                    if and(w, 1) {
+                        s := calldataload(p)
+                        p := add(p, 0x20)
+                    }
+                    let o := and(shr(123, w), 0x20)
+                    w := shr(1, w)
+                    mstore(o, node)
+                    mstore(xor(o, 0x20), s)
+                    node := keccak256(0x00, 0x40)
+                }
+                let next := add(path, 0x60)
+                mstore(next, node)
+                let s := mload(add(next, zd))
+                if and(w, 1) {
+                    s := calldataload(p)
+                    p := add(p, 0x20)
+                }
+                let o := and(shr(123, w), 0x20)
+                w := shr(1, w)
+                mstore(o, node)
+                mstore(xor(o, 0x20), s)
+                node := keccak256(0x00, 0x40)
+            }
+            mstore(path, node) // the table root (first touch), or the node already there
+            let siblingsEnd := and(shr(64, proof), MASK64)
+            ok := and(eq(node, expected), or(eq(p, siblingsEnd), and(iszero(exact), lt(p, siblingsEnd))))
+        }
+    }
+
     /// @dev Parse the next witness entry, which must name (table, index), and advance the
     ///      cursor past it. Returns its record's calldata span and its `proof`: the bitmap's
     ///      low 64 bits (no table is deeper), then the calldata offsets where its siblings
@@ -380,62 +647,109 @@ library LibStepState {
     {
         uint256 p = st.cursor;
         uint256 end = st.end;
-        (bool ok, uint256 payload, uint256 length) = _list(p, end);
-        if (!ok) revert BadWitness(table, index);
-        end = payload + length;
-        bool good;
+        bool bad;
         assembly ("memory-safe") {
-            // One string item at p (< end): its payload offset and length, or ok = 0.
-            function str(q, limit) -> ok_, off, len {
-                if lt(q, limit) {
-                    let b := byte(0, calldataload(q))
-                    switch lt(b, 0x80)
-                    case 1 {
-                        off := q
-                        len := 1
-                        ok_ := 1
-                    }
-                    default {
-                        switch lt(b, 0xb8)
-                        case 1 {
-                            off := add(q, 1)
-                            len := sub(b, 0x80)
-                            ok_ := 1
-                        }
-                        default {
-                            if lt(b, 0xc0) {
-                                let n := sub(b, 0xb7)
-                                len := shr(sub(256, shl(3, n)), calldataload(add(q, 1)))
-                                off := add(add(q, 1), n)
-                                ok_ := 1
-                            }
-                        }
-                    }
-                    if gt(add(off, len), limit) { ok_ := 0 }
-                }
+            // the entry's list header (as `_list`): at p < end, a list, within end
+            let b := byte(0, calldataload(p))
+            bad := or(iszero(lt(p, end)), lt(b, 0xc0))
+            let q := add(p, 1)
+            let limit := add(q, sub(b, 0xc0))
+            if gt(b, 0xf7) {
+                let n := sub(b, 0xf7)
+                q := add(q, n)
+                limit := add(q, shr(sub(256, shl(3, n)), calldataload(sub(q, n))))
             }
-            // A string item holding an integer of at most 32 bytes.
-            function uint_(q, limit) -> ok_, value, next {
-                let off, len
-                ok_, off, len := str(q, limit)
-                if gt(len, 32) { ok_ := 0 }
-                if ok_ { if len { value := shr(sub(256, shl(3, len)), calldataload(off)) } }
-                next := add(off, len)
+            bad := or(bad, gt(limit, end))
+            // Then five string items, each parsed leniently as one at q (< limit): a byte
+            // below 0x80 is itself; 0x80 + len; 0xb7 + n then len in n bytes; anything else
+            // (a list) is bad; the payload [off, off + len) must end within limit (which
+            // also rejects q >= limit). The integers are at most 32 bytes (0 when empty).
+            // table
+            b := byte(0, calldataload(q))
+            let off := add(q, 1)
+            let len := sub(b, 0x80)
+            if lt(b, 0x80) {
+                off := q
+                len := 1
             }
-            let ok_, v, q := uint_(payload, end)
-            good := and(ok_, eq(v, table))
-            ok_, v, q := uint_(q, end)
-            good := and(good, and(ok_, eq(v, index)))
-            ok_, recordOffset, recordLength := str(q, end)
-            good := and(good, ok_)
-            ok_, v, q := uint_(add(recordOffset, recordLength), end)
-            good := and(good, ok_)
-            let so, sl
-            ok_, so, sl := str(q, end)
-            good := and(good, and(ok_, eq(add(so, sl), end)))
-            proof := or(shl(128, and(v, 0xffffffffffffffff)), or(shl(64, end), so))
+            if gt(b, 0xb7) {
+                let n := sub(b, 0xb7)
+                len := shr(sub(256, shl(3, n)), calldataload(off))
+                off := add(off, n)
+                bad := or(bad, gt(b, 0xbf))
+            }
+            q := add(off, len)
+            bad := or(bad, or(gt(q, limit), gt(len, 32)))
+            bad := or(bad, iszero(eq(shr(sub(256, shl(3, len)), calldataload(off)), table)))
+            // index
+            b := byte(0, calldataload(q))
+            off := add(q, 1)
+            len := sub(b, 0x80)
+            if lt(b, 0x80) {
+                off := q
+                len := 1
+            }
+            if gt(b, 0xb7) {
+                let n := sub(b, 0xb7)
+                len := shr(sub(256, shl(3, n)), calldataload(off))
+                off := add(off, n)
+                bad := or(bad, gt(b, 0xbf))
+            }
+            q := add(off, len)
+            bad := or(bad, or(gt(q, limit), gt(len, 32)))
+            bad := or(bad, iszero(eq(shr(sub(256, shl(3, len)), calldataload(off)), index)))
+            // record
+            b := byte(0, calldataload(q))
+            recordOffset := add(q, 1)
+            recordLength := sub(b, 0x80)
+            if lt(b, 0x80) {
+                recordOffset := q
+                recordLength := 1
+            }
+            if gt(b, 0xb7) {
+                let n := sub(b, 0xb7)
+                recordLength := shr(sub(256, shl(3, n)), calldataload(recordOffset))
+                recordOffset := add(recordOffset, n)
+                bad := or(bad, gt(b, 0xbf))
+            }
+            q := add(recordOffset, recordLength)
+            bad := or(bad, gt(q, limit))
+            // bitmap
+            b := byte(0, calldataload(q))
+            off := add(q, 1)
+            len := sub(b, 0x80)
+            if lt(b, 0x80) {
+                off := q
+                len := 1
+            }
+            if gt(b, 0xb7) {
+                let n := sub(b, 0xb7)
+                len := shr(sub(256, shl(3, n)), calldataload(off))
+                off := add(off, n)
+                bad := or(bad, gt(b, 0xbf))
+            }
+            q := add(off, len)
+            bad := or(bad, or(gt(q, limit), gt(len, 32)))
+            proof := shl(128, and(shr(sub(256, shl(3, len)), calldataload(off)), MASK64))
+            // siblings: must end exactly at the entry's end
+            b := byte(0, calldataload(q))
+            off := add(q, 1)
+            len := sub(b, 0x80)
+            if lt(b, 0x80) {
+                off := q
+                len := 1
+            }
+            if gt(b, 0xb7) {
+                let n := sub(b, 0xb7)
+                len := shr(sub(256, shl(3, n)), calldataload(off))
+                off := add(off, n)
+                bad := or(bad, gt(b, 0xbf))
+            }
+            bad := or(bad, iszero(eq(add(off, len), limit)))
+            proof := or(proof, or(shl(64, limit), off))
+            end := limit
         }
-        if (!good) revert BadWitness(table, index);
+        if (bad) revert BadWitness(table, index);
         st.cursor = end;
     }
 
@@ -463,92 +777,30 @@ library LibStepState {
 
     // Merkle paths --------------------------------------------------------------------------
 
-    /// @dev Verify a first touch against the table's read cache: climb from `leaf` at `index`
-    ///      through its siblings at heights below `top` (read from calldata where `bitmap`
-    ///      has a bit, zero hashes elsewhere; `proof` packs the bitmap and the siblings'
-    ///      span, `_entry`), writing the path's nodes below `top` into the cache, and
-    ///      compare the node reached at `top` with `expected`. For the table's first touch
-    ///      `top` is the depth, `expected` the table root, and the siblings read must end
-    ///      exactly where the span does (`exact`); for a later one `top` is where its path
-    ///      meets the cached one and `expected` the cached node there (its siblings above
-    ///      `top` are never read, now or at `flush`: see `_tableRootAfter`).
-    function _verifyPath(
-        bytes memory zeros,
-        uint256 cache,
-        bytes32 leaf,
-        uint256 index,
-        uint256 top,
-        uint256 proof,
-        bytes32 expected,
-        bool exact
-    ) private pure returns (bool ok) {
-        assembly ("memory-safe") {
-            mstore(cache, index)
-            let node := leaf
-            let p := and(proof, 0xffffffffffffffff)
-            let bitmap := shr(128, proof)
-            let z := add(zeros, 0x20)
-            let path := add(cache, 0x20)
-            let pathEnd := add(path, shl(5, top))
-            for {} lt(path, pathEnd) {} {
-                mstore(path, node)
-                let s := mload(z)
-                if and(bitmap, 1) {
-                    s := calldataload(p)
-                    p := add(p, 0x20)
-                }
-                bitmap := shr(1, bitmap)
-                let o := shl(5, and(index, 1))
-                index := shr(1, index)
-                mstore(o, node)
-                mstore(xor(o, 0x20), s)
-                node := keccak256(0x00, 0x40)
-                path := add(path, 0x20)
-                z := add(z, 0x20)
-            }
-            mstore(path, node) // the table root (first touch), or the node already there
-            let end := and(shr(64, proof), 0xffffffffffffffff)
-            switch exact
-            case 1 { ok := and(eq(node, expected), eq(p, end)) }
-            default { ok := and(eq(node, expected), iszero(gt(p, end))) }
-        }
-    }
-
     /// @dev The number of significant bits of `x` (< 2^64): the height at which the paths
     ///      of two indices whose xor is `x` meet.
     function _bitLength(uint256 x) private pure returns (uint256 n) {
         assembly ("memory-safe") {
-            if gt(x, 0xffffffff) {
-                x := shr(32, x)
-                n := 32
-            }
-            if gt(x, 0xffff) {
-                x := shr(16, x)
-                n := add(n, 16)
-            }
-            if gt(x, 0xff) {
-                x := shr(8, x)
-                n := add(n, 8)
-            }
-            if gt(x, 0xf) {
-                x := shr(4, x)
-                n := add(n, 4)
-            }
-            if gt(x, 0x3) {
-                x := shr(2, x)
-                n := add(n, 2)
-            }
-            if gt(x, 0x1) {
-                x := shr(1, x)
-                n := add(n, 1)
-            }
-            n := add(n, x)
+            // floor(log2(x)) by halving down to a byte, then a 32-entry lookup (Solady's
+            // `log2`), plus one unless x is zero
+            n := shl(5, gt(x, 0xffffffff))
+            n := or(n, shl(4, gt(shr(n, x), 0xffff)))
+            n := or(n, shl(3, gt(shr(n, x), 0xff)))
+            n := or(
+                n,
+                byte(
+                    and(0x1f, shr(shr(n, x), 0x8421084210842108cc6318c6db6d54be)),
+                    0x0706060506020504060203020504030106050205030304010505030400000000
+                )
+            )
+            n := add(n, iszero(iszero(x)))
         }
     }
 
     /// @dev merkle.py `root_after_updates` for one table: the table's root once every key the
-    ///      step touched in it holds its final leaf (`leaves`, by position in `touched`).
-    ///      `order` and `stack` are scratch (`count` and `2 * count` words).
+    ///      step touched in it holds its final leaf (`leaves`, a memory pointer to the final
+    ///      leaves by position in `touched`). `keys` points at the table's `n` keys, as
+    ///      `index << 32 | position` sorted by index; `stack` is scratch (`2 * count` words).
     ///
     ///      The table's keys are sorted by index. Two consecutive keys' paths meet at height
     ///      m = bit length of their xor (their lowest common ancestor), and no two
@@ -562,7 +814,7 @@ library LibStepState {
     ///
     ///      Which key: the one of the subtree touched FIRST (smallest position in
     ///      `touched`). This is what makes the read cache sound: a key K is verified
-    ///      (`_read`) only below the height where its path meets that of L, the table's key
+    ///      (`_touch`) only below the height where its path meets that of L, the table's key
     ///      touched just before it (all of K's siblings below that height are then proven by
     ///      the cached pre-state node it reaches; the ones above are never checked). If K is
     ///      the first-touched key of a listed node's subtree at height h, then L (touched
@@ -576,83 +828,124 @@ library LibStepState {
     function _tableRootAfter(
         StepState memory st,
         uint256 table,
-        bytes32[] memory leaves,
-        uint256[] memory order,
-        uint256[] memory stack
+        uint256 leaves,
+        uint256 keys,
+        uint256 n,
+        uint256 stack
     ) private pure returns (bytes32 root) {
-        uint256 n = _sortTable(st.touched, st.count, table, order);
+        // each key's meeting height with the next one, into bits 192.. of its word
+        for (uint256 k = 1; k < n; ++k) {
+            uint256 a;
+            uint256 b;
+            assembly ("memory-safe") {
+                a := mload(add(keys, shl(5, sub(k, 1))))
+                b := mload(add(keys, shl(5, k)))
+            }
+            uint256 m = _bitLength((a ^ b) >> 32);
+            assembly ("memory-safe") {
+                mstore(add(keys, shl(5, sub(k, 1))), or(a, shl(192, m)))
+            }
+        }
         bytes memory zeros = st.zeros;
         Touched[] memory touched = st.touched;
         assembly ("memory-safe") {
-            function bitLength(x) -> m {
-                if gt(x, 0xffffffff) {
-                    x := shr(32, x)
-                    m := 32
-                }
-                if gt(x, 0xffff) {
-                    x := shr(16, x)
-                    m := add(m, 16)
-                }
-                if gt(x, 0xff) {
-                    x := shr(8, x)
-                    m := add(m, 8)
-                }
-                if gt(x, 0xf) {
-                    x := shr(4, x)
-                    m := add(m, 4)
-                }
-                if gt(x, 0x3) {
-                    x := shr(2, x)
-                    m := add(m, 2)
-                }
-                if gt(x, 0x1) {
-                    x := shr(1, x)
-                    m := add(m, 1)
-                }
-                m := add(m, x)
-            }
             // Climb `node` (of a subtree holding key `index`) from height h to `target`
             // with the siblings at `cursor` (`position << 128 | bitmap << 64 | offset`: the
-            // key whose siblings these are; zero hashes at zs).
+            // key whose siblings these are; zero hashes at zs). As in `_touch`, `w` holds
+            // the bitmap's bits still to go in its low 64 bits and the index's at 128.
             function climb(node, h, target, index, cursor, zs) -> node_, cursor_ {
-                let bitmap := and(shr(64, cursor), 0xffffffffffffffff)
-                let p := and(cursor, 0xffffffffffffffff)
-                for {} lt(h, target) { h := add(h, 1) } {
-                    let s := mload(add(zs, shl(5, h)))
-                    if and(bitmap, 1) {
-                        s := calldataload(p)
-                        p := add(p, 0x20)
-                    }
-                    bitmap := shr(1, bitmap)
-                    let o := shl(5, and(shr(h, index), 1))
-                    mstore(o, node)
-                    mstore(xor(o, 0x20), s)
-                    node := keccak256(0x00, 0x40)
-                }
                 node_ := node
-                cursor_ := or(shl(128, shr(128, cursor)), or(shl(64, bitmap), p))
+                cursor_ := cursor
+                if lt(h, target) {
+                    let w := or(and(shr(64, cursor), MASK64), shl(128, shr(h, index)))
+                    let p := and(cursor, MASK64)
+                    let z := add(zs, shl(5, h))
+                    let zEnd := add(zs, shl(5, target))
+                    // unrolled by four: (target - h) % 4 heights first
+                    for { let first := add(z, shl(5, and(sub(target, h), 3))) } lt(z, first) { z := add(z, 0x20) } {
+                        let s := mload(z)
+                        if and(w, 1) {
+                            s := calldataload(p)
+                            p := add(p, 0x20)
+                        }
+                        let o := and(shr(123, w), 0x20)
+                        w := shr(1, w)
+                        mstore(o, node_)
+                        mstore(xor(o, 0x20), s)
+                        node_ := keccak256(0x00, 0x40)
+                    }
+                    for {} lt(z, zEnd) { z := add(z, 0x80) } {
+                        {
+                            let s := mload(z)
+                            if and(w, 1) {
+                                s := calldataload(p)
+                                p := add(p, 0x20)
+                            }
+                            let o := and(shr(123, w), 0x20)
+                            w := shr(1, w)
+                            mstore(o, node_)
+                            mstore(xor(o, 0x20), s)
+                            node_ := keccak256(0x00, 0x40)
+                        }
+                        {
+                            let s := mload(add(z, 0x20))
+                            if and(w, 1) {
+                                s := calldataload(p)
+                                p := add(p, 0x20)
+                            }
+                            let o := and(shr(123, w), 0x20)
+                            w := shr(1, w)
+                            mstore(o, node_)
+                            mstore(xor(o, 0x20), s)
+                            node_ := keccak256(0x00, 0x40)
+                        }
+                        {
+                            let s := mload(add(z, 0x40))
+                            if and(w, 1) {
+                                s := calldataload(p)
+                                p := add(p, 0x20)
+                            }
+                            let o := and(shr(123, w), 0x20)
+                            w := shr(1, w)
+                            mstore(o, node_)
+                            mstore(xor(o, 0x20), s)
+                            node_ := keccak256(0x00, 0x40)
+                        }
+                        let s := mload(add(z, 0x60))
+                        if and(w, 1) {
+                            s := calldataload(p)
+                            p := add(p, 0x20)
+                        }
+                        let o := and(shr(123, w), 0x20)
+                        w := shr(1, w)
+                        mstore(o, node_)
+                        mstore(xor(o, 0x20), s)
+                        node_ := keccak256(0x00, 0x40)
+                    }
+                    cursor_ := or(shl(128, shr(128, cursor)), or(shl(64, and(w, MASK64)), p))
+                }
             }
             // The cursor moved past one height (whose sibling is a listed node).
             function skip(cursor) -> next {
                 next := add(cursor, shl(5, and(shr(64, cursor), 1)))
-                let bitmap := and(shr(64, next), 0xffffffffffffffff)
-                next := or(shl(128, shr(128, next)), or(shl(64, shr(1, bitmap)), and(next, 0xffffffffffffffff)))
+                let bitmap := and(shr(64, next), MASK64)
+                next := or(shl(128, shr(128, next)), or(shl(64, shr(1, bitmap)), and(next, MASK64)))
             }
-            function tableRoot(tp, op, lp, zs, base, keys, never) -> node {
+            function tableRoot(tp, op, lp, zs, base, count, never) -> node {
                 // stack entries: node, then `meets << 192 | cursor` where
                 // `meets` is the height of the node's parent (the node waits at meets - 1)
                 let top := base
-                for { let k := 0 } lt(k, keys) { k := add(k, 1) } {
-                    let index := mload(add(op, shl(5, k)))
-                    let cursor := and(index, 0xffffffff) // the key's position
-                    index := shr(32, index)
+                for { let k := 0 } lt(k, count) { k := add(k, 1) } {
+                    let word := mload(add(op, shl(5, k)))
+                    let cursor := and(word, 0xffffffff) // the key's position
+                    let index := and(shr(32, word), MASK64)
+                    let right := shr(192, word)
+                    if iszero(right) { right := never } // the last key
                     node := mload(add(lp, shl(5, cursor)))
                     // Touched.proof: bitmap << 128 | end << 64 | offset
                     let proof := mload(add(mload(add(tp, shl(5, cursor))), 0xc0))
-                    cursor := or(shl(128, cursor), or(shl(64, and(shr(128, proof), 0xffffffffffffffff)), and(proof, 0xffffffffffffffff)))
+                    cursor := or(shl(128, cursor), or(shl(64, shr(128, proof)), and(proof, MASK64)))
                     let h := 0
-                    let right := never
-                    if lt(add(k, 1), keys) { right := bitLength(xor(index, shr(32, mload(add(op, shl(5, add(k, 1))))))) }
                     for {} 1 {} {
                         let left := never
                         if gt(top, base) { left := shr(192, mload(sub(top, 0x20))) }
@@ -683,41 +976,13 @@ library LibStepState {
             }
             root := tableRoot(
                 add(touched, 0x20),
-                add(order, 0x20),
-                add(leaves, 0x20),
+                keys,
+                leaves,
                 add(zeros, 0x20),
-                add(stack, 0x20),
+                stack,
                 n,
                 add(byte(table, DEPTHS), 1) // a meeting height no two keys have
             )
-        }
-    }
-
-    /// @dev The keys of `table` among the first `count` of `touched`, as `index << 32 |
-    ///      position`, insertion-sorted by index into `order`; returns how many.
-    function _sortTable(Touched[] memory touched, uint256 count, uint256 table, uint256[] memory order)
-        private
-        pure
-        returns (uint256 n)
-    {
-        assembly ("memory-safe") {
-            let tp := add(touched, 0x20)
-            let op := add(order, 0x20)
-            for { let i := 0 } lt(i, count) { i := add(i, 1) } {
-                let t := mload(add(tp, shl(5, i)))
-                if eq(mload(t), table) {
-                    let w := or(shl(32, mload(add(t, 0x20))), i)
-                    let j := n
-                    for {} j {} {
-                        let prev := mload(add(op, shl(5, sub(j, 1))))
-                        if lt(prev, w) { break }
-                        mstore(add(op, shl(5, j)), prev)
-                        j := sub(j, 1)
-                    }
-                    mstore(add(op, shl(5, j)), w)
-                    n := add(n, 1)
-                }
-            }
         }
     }
 
@@ -736,14 +1001,6 @@ library LibStepState {
                 src := level
             }
             root := mload(level)
-        }
-    }
-
-    /// @dev merkle.py `hash_leaf`: keccak256(record), or zero for the empty record.
-    function _hashLeaf(bytes memory record) private pure returns (bytes32 leaf) {
-        assembly ("memory-safe") {
-            let n := mload(record)
-            if n { leaf := keccak256(add(record, 0x20), n) }
         }
     }
 }
