@@ -4,11 +4,11 @@ L1 gas report (JSON on stdout): what posting, disputing and proving one step cos
 - **Posting**: the timed batches of the realistic flow of bench/stf_flow.py (makers
   quoting, takers crossing, cancels, oracle prices, transfers, withdrawals) posted with
   ``postBatch``: gas and calldata bytes per transaction, and per order.
-- **Dispute moves**: a full game on anvil with the real one-step executor, from the
-  challenge to the one-step proof, and a second game ended by the clock.
+- **Dispute moves**: two full games on anvil with the real one-step executor, from the
+  challenge to the one-step proof of the two heaviest steps (the order and the CancelAll).
 - **One step**: ``OneStepExecutor.execute`` sent as a transaction (so the figure includes
   the calldata of the step and its witness) for the worst case of each step kind
-  (bench/worst_case.py), and ``DisputeGame.proveStep`` of the heaviest of them.
+  (bench/worst_case.py), and ``DisputeGame.proveStep`` of the two heaviest.
 
 Goals (issue 4): <= 100 calldata bytes per average order, <= 100k gas per move,
 <= 1.5M gas for the heaviest one-step proof.
@@ -18,7 +18,7 @@ Goals (issue 4): <= 100 calldata bytes per average order, <= 100k gas per move,
 
 import argparse
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eth_typing import ChecksumAddress
@@ -29,7 +29,7 @@ from web3.types import TxReceipt
 
 from bench.common import emit
 from bench.stf_flow import FlowGenerator
-from bench.worst_case import BUILDERS, WorstCase, heaviest_order
+from bench.worst_case import BUILDERS, WorstCase, heaviest_cancel_all, heaviest_order
 from node.l1.anvil import Anvil
 from node.l1.deploy import RollupParameters, bind, contract_address, deploy_all, deploy_rollup
 from node.protocol.batch import encode_transactions, transaction_proof
@@ -159,15 +159,35 @@ def one_step(w3: Web3, executor_address: ChecksumAddress) -> dict[str, Any]:
 
 
 def dispute(w3: Web3, executor: ChecksumAddress) -> dict[str, Any]:
-    """Play a game to the one-step proof of the heaviest order, and one to a timeout."""
+    """Play a game to the one-step proof of the heaviest order, and one to that of the
+    heaviest CancelAll (the two heaviest steps): the gas of every move."""
+    moves: dict[str, list[int]] = {}
+    play(w3, executor, heaviest_order, "heaviest order", moves)
+    play(w3, executor, heaviest_cancel_all, "heaviest cancel all", moves)
+    return {
+        name: max(gas) if len(gas) == 1 else {"max": max(gas), "mean": round(statistics.mean(gas))}
+        for name, gas in moves.items()
+    }
+
+
+def play(
+    w3: Web3,
+    executor: ChecksumAddress,
+    build: Callable[[Domain], WorstCase],
+    label: str,
+    moves: dict[str, list[int]],
+) -> None:
+    """Deploy a rollup whose genesis is the case's pre-state, post a 64-step batch ending
+    with the case's step under a wrong root, and play the game down to ``proveStep``;
+    every move's gas goes into ``moves``."""
     accounts = list(w3.eth.accounts)
     deployer, sequencer, challenger = accounts[0], accounts[1], accounts[2]
-    # The order must be signed in the domain of the rollup that will judge it: predict
+    # The step must be signed in the domain of the rollup that will judge it: predict
     # the rollup's address first (deploy_rollup deploys a token, then Bridge, Rollup, ...).
     nonce = w3.eth.get_transaction_count(deployer)
     rollup_address = contract_address(deployer, nonce + 2)
     domain = Domain(chain_id=901_337, verifying_contract=bytes.fromhex(rollup_address[2:]))
-    case = heaviest_order(domain)
+    case = build(domain)
     pre_root = case.exchange.root()
     deployment = deploy_rollup(
         w3, deployer, parameters(sequencer, pre_root, domain.chain_id), executor
@@ -183,7 +203,6 @@ def dispute(w3: Web3, executor: ChecksumAddress) -> dict[str, Any]:
         case.exchange.state.store, pre_root, case.step, case.exchange.context
     )
     assert outcome.applied
-    moves: dict[str, list[int]] = {}
 
     def record(name: str, receipt: TxReceipt) -> None:
         moves.setdefault(name, []).append(receipt["gasUsed"])
@@ -209,11 +228,7 @@ def dispute(w3: Web3, executor: ChecksumAddress) -> dict[str, Any]:
     receipt = send(
         w3, game.functions.proveStep(game_id, case.step.data, list(proof), witness), challenger
     )
-    record("proveStep (heaviest order)", receipt)
-    return {
-        name: max(gas) if len(gas) == 1 else {"max": max(gas), "mean": round(statistics.mean(gas))}
-        for name, gas in moves.items()
-    }
+    record(f"proveStep ({label})", receipt)
 
 
 def main() -> None:

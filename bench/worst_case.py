@@ -7,8 +7,8 @@ with eight markets into the state where its step kind touches the most: an order
 that visits ``MAX_MATCHES`` makers, each emptying its own level of the book and
 each maker holding ``MAX_OPEN_ORDERS`` orders and ``MAX_POSITIONS`` positions (the
 largest account record, and health over eight markets); a liquidation between two
-accounts of eight positions; a CancelAll of sixteen orders that each empty a level;
-and so on. The step itself is returned unapplied, with the state it starts from.
+accounts of eight positions; a CancelAll of ``MAX_OPEN_ORDERS`` orders that each empty
+a level; and so on. The step itself is returned unapplied, with the state it starts from.
 """
 
 from collections.abc import Callable
@@ -142,9 +142,10 @@ def heaviest_forced_order() -> WorstCase:
     return WorstCase("forced order", case.exchange, Step(StepKind.L1_MESSAGE, message))
 
 
-def heaviest_cancel_all() -> WorstCase:
-    """A CancelAll of 16 orders, each alone on its level, by an account with 8 positions."""
-    exchange = priced_exchange()
+def heaviest_cancel_all(domain: Domain = DOMAIN) -> WorstCase:
+    """A CancelAll of 16 orders, each alone on its level, by an account with 8 positions,
+    signed in ``domain``."""
+    exchange = priced_exchange(domain)
     dealer = exchange.new_trader(deposit=10_000_000 * USD)
     trader = exchange.new_trader(deposit=1_000_000 * USD)
     full_positions(exchange, trader, dealer)
