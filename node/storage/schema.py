@@ -8,6 +8,11 @@ kind. New kinds get the next free prefix and a line in this table.
 | prefix | key                       | value                                   |
 |--------|---------------------------|-----------------------------------------|
 | 0x01   | node hash (32)            | tree node preimage: ``left || right`` or a leaf record |
+| 0x02   | sequence (8, big-endian)  | one sequenced step of the tx log (node.sequencer.ledger) |
+| 0x03   | tx hash (32)              | its sequence (8, big-endian)            |
+| 0x04   | name (ASCII)              | a ledger head or setting (``HEAD_KEY``) |
+
+Big-endian sequence numbers make LevelDB's key order the log's order.
 """
 
 from typing import Final
@@ -21,3 +26,35 @@ def node_key(node_hash: bytes) -> bytes:
     if len(node_hash) != 32:
         raise ValueError("a node hash is 32 bytes")
     return NODE_PREFIX + node_hash
+
+
+LOG_PREFIX: Final = b"\x02"
+"""The sequencer's transaction log, one entry per sequenced step, by sequence number."""
+
+TX_HASH_PREFIX: Final = b"\x03"
+"""Index from a transaction hash to its sequence number."""
+
+META_PREFIX: Final = b"\x04"
+"""Named singletons of the ledger."""
+
+HEAD_KEY: Final = META_PREFIX + b"head"
+"""The next sequence number (8 bytes, big-endian): one past the last durable entry."""
+
+
+def sequence_bytes(sequence: int) -> bytes:
+    """A sequence number as its 8-byte big-endian key field."""
+    if not 0 <= sequence < 1 << 64:
+        raise ValueError(f"a sequence number is a uint64, got {sequence}")
+    return sequence.to_bytes(8, "big")
+
+
+def log_key(sequence: int) -> bytes:
+    """Key of the log entry at ``sequence``."""
+    return LOG_PREFIX + sequence_bytes(sequence)
+
+
+def tx_hash_key(tx_hash: bytes) -> bytes:
+    """Key of the sequence number of the transaction ``tx_hash``."""
+    if len(tx_hash) != 32:
+        raise ValueError("a transaction hash is 32 bytes")
+    return TX_HASH_PREFIX + tx_hash

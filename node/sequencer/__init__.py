@@ -1,0 +1,1 @@
+"""The sequencer daemon: admission, sequencing, the durable log, batching, defence."""
