@@ -11,6 +11,8 @@ kind. New kinds get the next free prefix and a line in this table.
 | 0x02   | sequence (8, big-endian)  | one sequenced step of the tx log (node.sequencer.ledger) |
 | 0x03   | tx hash (32)              | its sequence (8, big-endian)            |
 | 0x04   | name (ASCII)              | a ledger head or setting (``HEAD_KEY``) |
+| 0x05   | batch index (8)           | a closed batch and its first sequence   |
+| 0x06   | batch index (8)           | its L1 posting state (sequencer.poster) |
 
 Big-endian sequence numbers make LevelDB's key order the log's order.
 """
@@ -58,3 +60,20 @@ def tx_hash_key(tx_hash: bytes) -> bytes:
     if len(tx_hash) != 32:
         raise ValueError("a transaction hash is 32 bytes")
     return TX_HASH_PREFIX + tx_hash
+
+
+BATCH_PREFIX: Final = b"\x05"
+"""Closed batches, by index."""
+
+POST_PREFIX: Final = b"\x06"
+"""The L1 posting state of each batch, by index."""
+
+
+def batch_key(index: int) -> bytes:
+    """Key of the closed batch ``index``."""
+    return BATCH_PREFIX + sequence_bytes(index)
+
+
+def post_key(index: int) -> bytes:
+    """Key of the posting state of batch ``index``."""
+    return POST_PREFIX + sequence_bytes(index)
