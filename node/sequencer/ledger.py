@@ -46,6 +46,9 @@ class LogEntry:
     index: int
     """Position within that batch's trace."""
 
+    timestamp: int
+    """The batch's timestamp (its STF clock), which replaying the entry needs."""
+
     kind: StepKind
     """An L1 message or a batch transaction."""
 
@@ -59,12 +62,13 @@ class LogEntry:
     """The receipt as given to the client (canonical JSON), empty if none was."""
 
     def encode(self) -> bytes:
-        """``rlp([sequence, batch, index, kind, data, txHash, receipt])``."""
+        """``rlp([sequence, batch, index, timestamp, kind, data, txHash, receipt])``."""
         encoded: bytes = rlp.encode(
             [
                 self.sequence,
                 self.batch,
                 self.index,
+                self.timestamp,
                 int(self.kind),
                 self.data,
                 self.tx_hash,
@@ -77,15 +81,14 @@ class LogEntry:
     def decode(cls, raw: bytes) -> "LogEntry":
         """The entry encoded in ``raw``; :class:`LedgerError` if it is not one."""
         try:
-            sequence, batch, index, kind, data, tx_hash, receipt = rlp.decode(raw, _ENTRY)
-            return cls(sequence, batch, index, StepKind(kind), data, tx_hash, receipt)
+            fields = rlp.decode(raw, _ENTRY)
+            sequence, batch, index, timestamp, kind, data, tx_hash, receipt = fields
+            return cls(sequence, batch, index, timestamp, StepKind(kind), data, tx_hash, receipt)
         except (rlp.DecodingError, rlp.DeserializationError, ValueError) as exc:
             raise LedgerError(f"corrupt log entry: {exc}") from None
 
 
-_ENTRY = List(
-    [big_endian_int, big_endian_int, big_endian_int, big_endian_int, binary, _HASH, binary]
-)
+_ENTRY = List([big_endian_int] * 5 + [binary, _HASH, binary])
 """The sedes of an encoded :class:`LogEntry`."""
 
 

@@ -42,6 +42,7 @@ async def run(directory: str) -> None:
                 sequence,
                 sequence // 100,
                 sequence % 100,
+                1_700_000_000,
                 StepKind.TRANSACTION,
                 data,
                 keccak256(data),

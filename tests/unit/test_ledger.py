@@ -15,7 +15,9 @@ from node.storage import LevelDB, schema
 def entry(sequence: int, batch: int = 0, receipt: bytes = b"") -> LogEntry:
     data = b"tx-%d" % sequence
     kind = StepKind.L1_MESSAGE if sequence % 5 == 0 else StepKind.TRANSACTION
-    return LogEntry(sequence, batch, sequence, kind, data, keccak256(data), receipt)
+    return LogEntry(
+        sequence, batch, sequence, 1_700_000_000 + batch, kind, data, keccak256(data), receipt
+    )
 
 
 def test_entries_round_trip_and_are_found_by_hash(tmp_path: Path) -> None:
@@ -43,10 +45,10 @@ def test_a_gap_or_a_repeated_hash_writes_nothing(tmp_path: Path) -> None:
             ledger.append([entry(2), entry(4)])
         with pytest.raises(LedgerError, match="does not follow"):
             ledger.append([entry(1)])
-        duplicate = LogEntry(2, 0, 2, StepKind.TRANSACTION, b"again", entry(1).tx_hash)
+        duplicate = LogEntry(2, 0, 2, 0, StepKind.TRANSACTION, b"again", entry(1).tx_hash)
         with pytest.raises(LedgerError, match="already in the log"):
             ledger.append([duplicate])
-        twice = LogEntry(3, 0, 3, StepKind.TRANSACTION, b"x", entry(2).tx_hash)
+        twice = LogEntry(3, 0, 3, 0, StepKind.TRANSACTION, b"x", entry(2).tx_hash)
         with pytest.raises(LedgerError, match="already in the log"):
             ledger.append([entry(2), twice])
         assert dict(db.iterate()) == before

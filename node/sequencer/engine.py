@@ -1,0 +1,414 @@
+"""
+The sequencing engine: admission, execution, durable receipts and batches.
+
+A transaction arrives, is decoded and run through the STF against the current
+state at once. If the STF rejects it, the trader gets the precise reason and
+nothing is sequenced (the state is untouched). If it applies, it takes the next
+sequence number and the next position in the open batch, the sequencer signs
+``Receipt{txHash, batch, index}`` in the rollup's EIP-712 domain, and the entry
+(with that receipt) goes to the durable log; :meth:`Sequencer.submit` returns
+the receipt only once the entry is synced (group commit). L1 inbox messages
+(deposits, forced transactions) are sequenced the same way, ahead of the batch's
+transactions, as the trace order requires (docs/protocol.md section 3).
+
+Admission and execution happen synchronously, in arrival order, before the first
+``await``: concurrent requests (and the entries of one JSON-RPC batch request)
+are sequenced in the order the event loop hands them in, and never interleave.
+
+A batch is sealed when the next transaction would exceed ``max_batch_transactions``,
+when an inbox message arrives after its transactions, or when
+:meth:`Sequencer.close_batch` is called (the daemon's timer). Sealing is synchronous
+(the post root is the state at that moment); its record
+(``node.protocol.batch.Batch``: parent root, timestamp, inbox range, post root,
+transactions) is written durably under ``schema.batch_key``; the L1 poster takes
+it from there.
+
+Recovery: the log is the truth. On start the engine rebuilds the state by
+replaying every entry from genesis with its batch's timestamp, and checks that
+every closed batch's post root is what the replay gives; the open batch (entries
+after the last closed one) is reopened as it was.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.protocol.batch import MAX_BATCH_TRANSACTIONS, Batch, decode_batch, encode_batch
+from node.protocol.crypto import keccak256, sign_digest
+from node.protocol.eip712 import Domain
+from node.protocol.errors import WireError
+from node.protocol.genesis import Genesis, genesis_state
+from node.protocol.inbox import decode_l1_message
+from node.protocol.state import State
+from node.protocol.step import BatchContext, Outcome, Reason, Step, StepKind
+from node.protocol.stf import apply_step
+from node.protocol.transactions import Receipt, decode_transaction
+from node.storage import DBNodeStore, schema
+from node.storage.db import KeyValueDB
+
+from .ledger import GroupCommitter, Ledger, LogEntry
+
+log = logging.getLogger(__name__)
+
+
+class AdmissionError(Exception):
+    """The STF refused the transaction: it was not sequenced."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason.name}: {detail}" if detail else reason.name)
+        self.reason = reason
+        self.detail = detail
+
+
+class RecoveryError(Exception):
+    """The log does not replay to what the closed batches recorded."""
+
+
+@dataclass
+class OpenBatch:
+    """The batch being filled."""
+
+    index: int
+    parent_root: bytes
+    timestamp: int
+    inbox_start: int
+    inbox_end: int
+    first_sequence: int
+    transactions: list[bytes] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        """Steps sequenced into it so far (inbox messages, then transactions)."""
+        return self.inbox_end - self.inbox_start + len(self.transactions)
+
+
+def receipt_json(
+    entry: LogEntry, outcome: Outcome, kind_name: str, signature: bytes
+) -> dict[str, Any]:
+    """The receipt of an applied step as the API shows it (finality is added on read)."""
+    result: dict[str, Any] = {}
+    if outcome.order is not None:
+        order = outcome.order
+        result = {
+            "orderHash": "0x" + order.order_hash.hex(),
+            "filled": str(order.filled),
+            "notional": str(order.notional),
+            "averagePrice": str(order.notional // order.filled) if order.filled else None,
+            "resting": str(order.resting),
+            "end": order.end.name,
+            "fills": [
+                {
+                    "makerAccount": f.maker_account,
+                    "makerOrder": "0x" + f.maker_order.hex(),
+                    "price": str(f.price),
+                    "size": str(f.size),
+                    "makerFee": str(f.maker_fee),
+                    "takerFee": str(f.taker_fee),
+                }
+                for f in outcome.fills
+            ],
+        }
+    if outcome.removals:
+        result["removals"] = [
+            {"account": r.account, "orderHash": "0x" + r.order_hash.hex(), "reason": r.reason.name}
+            for r in outcome.removals
+        ]
+    if outcome.withdrawal_id is not None:
+        result["withdrawalId"] = str(outcome.withdrawal_id)
+    return {
+        "txHash": "0x" + entry.tx_hash.hex(),
+        "account": outcome.account,
+        "type": kind_name,
+        "outcome": result,
+        "batch": entry.batch,
+        "index": entry.index,
+        "sequence": entry.sequence,
+        "signature": "0x" + signature.hex(),
+    }
+
+
+def _encode_json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+class Sequencer:
+    """The engine: one instance per data directory, driven from one event loop."""
+
+    def __init__(
+        self,
+        db: KeyValueDB,
+        genesis: Genesis,
+        domain: Domain,
+        key: bytes,
+        *,
+        max_batch_transactions: int = 1_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.domain = domain
+        self.key = key
+        self.max_batch_transactions = max_batch_transactions
+        self.clock = clock
+        self.ledger = Ledger(db)
+        self.committer = GroupCommitter(self.ledger)
+        self.state: State = genesis_state(genesis, DBNodeStore(db))
+        self.genesis_root = self.state.root
+        self.open: OpenBatch | None = None
+        self.closed = 0
+        """How many batches are closed (the next one to open has this index)."""
+        self.inbox_next = 0
+        """The next L1 inbox message to consume."""
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        """Called with (channel, payload) for every receipt and closed batch."""
+        self._staged = 0
+        """Entries handed to the committer and not durable yet (their numbers are taken)."""
+        self._pending_hashes: set[bytes] = set()
+        """Hashes of those entries' transactions (a resend is refused, as when durable)."""
+        self._records: list[asyncio.Task[None]] = []
+        """Writes of sealed batches' records, in order, each after its entries."""
+        self.last_timestamp = 0
+        """The timestamp of the last closed batch: a new one never goes below it (L1 rule)."""
+        if not 0 < max_batch_transactions <= MAX_BATCH_TRANSACTIONS:
+            raise ValueError(f"max_batch_transactions must be in 1..{MAX_BATCH_TRANSACTIONS}")
+        self._recover()
+
+    # recovery -------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        records: dict[int, Batch] = {}
+        for key, raw in self.db.iterate(schema.BATCH_PREFIX):
+            batch = decode_batch(raw)
+            if key != schema.batch_key(batch.index):
+                raise RecoveryError(f"batch record under the wrong key: 0x{key.hex()}")
+            records[batch.index] = batch
+        for entry in self.ledger.entries():
+            if self.open is None or entry.batch != self.open.index:
+                if self.open is not None:
+                    self._finish_replayed(records)
+                if entry.batch != self.closed:
+                    raise RecoveryError(f"log entry {entry.sequence} skips to batch {entry.batch}")
+                self.open = OpenBatch(
+                    entry.batch,
+                    self.state.root,
+                    entry.timestamp,
+                    self.inbox_next,
+                    self.inbox_next,
+                    entry.sequence,
+                )
+            if entry.index != self.open.steps or entry.timestamp != self.open.timestamp:
+                raise RecoveryError(f"log entry {entry.sequence} is out of place")
+            outcome = apply_step(
+                self.state, Step(entry.kind, entry.data), self._context(entry.timestamp)
+            )
+            if entry.kind == StepKind.L1_MESSAGE:
+                self.open.inbox_end += 1
+                self.inbox_next += 1
+            elif outcome.applied:
+                self.open.transactions.append(entry.data)
+            else:
+                raise RecoveryError(f"log entry {entry.sequence} no longer applies: {outcome}")
+        if self.open is not None and self.open.index in records:
+            self._finish_replayed(records)
+        if set(records) - set(range(self.closed)):
+            raise RecoveryError(f"batch records beyond the log: {sorted(records)}")
+        self.state.commit()
+        log.info(
+            "recovered %d log entries, %d closed batches, root 0x%s",
+            self.ledger.head,
+            self.closed,
+            self.state.root.hex(),
+        )
+
+    def _finish_replayed(self, records: dict[int, Batch]) -> None:
+        """The replay reached the end of batch ``open``: check it against its record, or
+        write the record if the crash came between its last entry and its record."""
+        batch = self.open
+        assert batch is not None
+        replayed = Batch(
+            batch.index,
+            batch.parent_root,
+            batch.timestamp,
+            batch.inbox_start,
+            batch.inbox_end,
+            self.state.commit(),
+            tuple(batch.transactions),
+        )
+        record = records.get(batch.index)
+        self.last_timestamp = batch.timestamp
+        if record is None:
+            self.db.put(schema.batch_key(batch.index), encode_batch(replayed), sync=True)
+        elif record != replayed:
+            raise RecoveryError(f"the log does not replay to closed batch {batch.index}")
+        self.closed += 1
+        self.open = None
+
+    # sequencing -----------------------------------------------------------------------
+
+    def _context(self, timestamp: int) -> BatchContext:
+        return BatchContext(timestamp, self.domain)
+
+    def _batch_for_next_step(self, kind: StepKind) -> OpenBatch:
+        """The batch the next step goes into: the open one unless it is full (or, for an
+        inbox message, already has transactions), in which case it is sealed first."""
+        batch = self.open
+        if batch is not None and (
+            len(batch.transactions) >= self.max_batch_transactions
+            or (kind == StepKind.L1_MESSAGE and batch.transactions)
+        ):
+            self._seal()
+            batch = None
+        if batch is None:
+            batch = self.open = OpenBatch(
+                self.closed,
+                self.state.commit(),
+                max(int(self.clock()), self.last_timestamp),
+                self.inbox_next,
+                self.inbox_next,
+                self._next_sequence(),
+            )
+        return batch
+
+    def _seal(self) -> Batch:
+        """Close the open batch now (synchronously: its post root is the state now) and
+        queue its record to be written once its entries are durable."""
+        batch = self.open
+        assert batch is not None and batch.steps > 0
+        record = Batch(
+            batch.index,
+            batch.parent_root,
+            batch.timestamp,
+            batch.inbox_start,
+            batch.inbox_end,
+            self.state.commit(),
+            tuple(batch.transactions),
+        )
+        self.open = None
+        self.closed += 1
+        self.last_timestamp = batch.timestamp
+        written = asyncio.get_running_loop().create_task(self._write_record(record))
+        self._records.append(written)
+        written.add_done_callback(self._records.remove)
+        return record
+
+    async def _write_record(self, record: Batch) -> None:
+        await self.committer.drain()
+        await asyncio.to_thread(
+            self.db.put, schema.batch_key(record.index), encode_batch(record), sync=True
+        )
+        self._publish("batches", {"index": record.index, "postRoot": "0x" + record.post_root.hex()})
+
+    def _next_sequence(self) -> int:
+        return self.ledger.head + self._staged
+
+    async def submit(self, raw: bytes) -> dict[str, Any]:
+        """
+        Sequence the encoded transaction ``raw``; the signed receipt once it is durable.
+        :class:`AdmissionError` (nothing sequenced) if the STF refuses it.
+        """
+        entry, receipt = self._sequence(StepKind.TRANSACTION, raw)
+        await self._commit(entry)
+        self._publish("receipts", receipt)
+        return receipt
+
+    async def submit_l1_message(self, message: bytes) -> dict[str, Any]:
+        """
+        Sequence the next L1 inbox message: a step whatever the STF says of it (a rejected
+        forced transaction still counts). A batch's inbox messages precede its
+        transactions, so an open batch that already has transactions is sealed first.
+        """
+        entry, receipt = self._sequence(StepKind.L1_MESSAGE, message)
+        await self._commit(entry)
+        return receipt
+
+    def _sequence(self, kind: StepKind, data: bytes) -> tuple[LogEntry, dict[str, Any]]:
+        """Admit and apply one step synchronously; the entry to commit and its receipt."""
+        if kind == StepKind.TRANSACTION:
+            try:
+                tx = decode_transaction(data)
+            except WireError as exc:
+                raise AdmissionError(Reason.MALFORMED, str(exc)) from None
+            tx_hash = tx.hash(self.domain)
+            kind_name = type(tx.message).__name__
+            if self.ledger.sequence_of(tx_hash) is not None or tx_hash in self._pending_hashes:
+                raise AdmissionError(Reason.NONCE_USED, "this transaction is already sequenced")
+        else:
+            # two deposits can be byte-identical: the inbox position makes the hash unique
+            tx_hash = keccak256(b"inbox" + self.inbox_next.to_bytes(8, "big") + data)
+            try:
+                kind_name = type(decode_l1_message(data)).__name__
+            except WireError:
+                kind_name = "L1Message"
+        batch = self._batch_for_next_step(kind)
+        outcome = apply_step(self.state, Step(kind, data), self._context(batch.timestamp))
+        if kind == StepKind.TRANSACTION and not outcome.applied:
+            raise AdmissionError(outcome.reason, outcome.detail)
+        index = batch.steps
+        sequence = self._next_sequence()
+        signature = sign_digest(
+            self.key, Receipt(tx_hash, batch.index, index).signing_hash(self.domain)
+        )
+        entry = LogEntry(sequence, batch.index, index, batch.timestamp, kind, data, tx_hash)
+        receipt = receipt_json(entry, outcome, kind_name, signature)
+        entry = LogEntry(
+            sequence,
+            batch.index,
+            index,
+            batch.timestamp,
+            kind,
+            data,
+            tx_hash,
+            _encode_json(receipt),
+        )
+        if kind == StepKind.L1_MESSAGE:
+            batch.inbox_end += 1
+            self.inbox_next += 1
+        else:
+            batch.transactions.append(data)
+        self._staged += 1
+        self._pending_hashes.add(tx_hash)
+        return entry, receipt
+
+    async def _commit(self, entry: LogEntry) -> None:
+        try:
+            await self.committer.commit(entry)
+        finally:
+            self._staged -= 1
+            self._pending_hashes.discard(entry.tx_hash)
+
+    async def close_batch(self) -> Batch | None:
+        """
+        Close the open batch (if it has a step; the daemon's timer calls this) and wait
+        until its record is durable. Returns it.
+        """
+        if self.open is None or self.open.steps == 0:
+            return None
+        record = self._seal()
+        await self.flush()
+        return record
+
+    async def flush(self) -> None:
+        """Wait until every entry and every sealed batch's record so far is durable."""
+        await self.committer.drain()
+        while self._records:
+            await asyncio.shield(self._records[0])
+
+    def batch(self, index: int) -> Batch | None:
+        """The closed batch ``index``, or None."""
+        raw = self.db.get(schema.batch_key(index))
+        return None if raw is None else decode_batch(raw)
+
+    def receipt(self, tx_hash: bytes) -> dict[str, Any] | None:
+        """The stored receipt of ``tx_hash`` (as it was given), or None."""
+        entry = self.ledger.by_hash(tx_hash)
+        if entry is None or not entry.receipt:
+            return None
+        value: dict[str, Any] = json.loads(entry.receipt)
+        return value
+
+    def _publish(self, channel: str, payload: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(channel, payload)
