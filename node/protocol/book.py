@@ -55,6 +55,34 @@ def best_tick(view: StateView, market_id: int, side: int) -> int:
     return (high << 16) | (middle << 8) | low
 
 
+def occupied_ticks(view: StateView, market_id: int, side: int, limit: int) -> list[int]:
+    """
+    The best ``limit`` occupied ticks of one side, best first (bids descending, asks
+    ascending). A read for the API (order book depth), not part of the STF: it walks
+    the tick index down from the height-2 word, reading one word per non-empty
+    subtree it enters.
+    """
+    ticks: list[int] = []
+
+    def bits_in_order(bits: int) -> list[int]:
+        found = [b for b in range(256) if bits >> b & 1]
+        return found[::-1] if side == BIDS else found
+
+    def walk(height: int, word: int) -> None:
+        bits = load_word(view, market_id, side, height, word)
+        for bit in bits_in_order(bits):
+            if len(ticks) >= limit:
+                return
+            if height == 0:
+                ticks.append((word << 8) | bit)
+            else:
+                walk(height - 1, (word << 8) | bit)
+
+    if limit > 0:
+        walk(HEIGHTS - 1, 0)
+    return ticks
+
+
 def mark_tick(view: StateView, market_id: int, side: int, tick: int) -> None:
     """Mark ``tick`` occupied, going up while the word was empty before."""
     for height in range(HEIGHTS):

@@ -42,15 +42,16 @@ from node.protocol.crypto import keccak256, sign_digest
 from node.protocol.eip712 import Domain
 from node.protocol.errors import WireError
 from node.protocol.genesis import Genesis, genesis_state
-from node.protocol.inbox import decode_l1_message
+from node.protocol.inbox import Deposit, decode_l1_message
 from node.protocol.state import State
 from node.protocol.step import BatchContext, Outcome, Reason, Step, StepKind
 from node.protocol.stf import apply_step
-from node.protocol.transactions import Receipt, decode_transaction
+from node.protocol.transactions import Order, Receipt, decode_transaction
 from node.storage import DBNodeStore, schema
 from node.storage.db import KeyValueDB
 
 from .ledger import GroupCommitter, Ledger, LogEntry
+from .views import OrderIndex
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,10 @@ class Sequencer:
         """Entries handed to the committer and not durable yet (their numbers are taken)."""
         self._pending_hashes: set[bytes] = set()
         """Hashes of those entries' transactions (a resend is refused, as when durable)."""
+        self.orders = OrderIndex()
+        """Every order ever sequenced (rebuilt by the replay)."""
+        self.owners: dict[bytes, int] = {}
+        """Account id of each owner address, from the deposits that registered them."""
         self._records: list[asyncio.Task[None]] = []
         """Writes of sealed batches' records, in order, each after its entries."""
         self.last_timestamp = 0
@@ -204,6 +209,7 @@ class Sequencer:
             outcome = apply_step(
                 self.state, Step(entry.kind, entry.data), self._context(entry.timestamp)
             )
+            self._track(entry.kind, entry.data, outcome)
             if entry.kind == StepKind.L1_MESSAGE:
                 self.open.inbox_end += 1
                 self.inbox_next += 1
@@ -222,6 +228,21 @@ class Sequencer:
             self.closed,
             self.state.root.hex(),
         )
+
+    def _track(self, kind: StepKind, data: bytes, outcome: Outcome) -> None:
+        """Fold an applied step into the order and owner indexes."""
+        if not outcome.applied:
+            return
+        raw = data
+        if kind == StepKind.L1_MESSAGE:
+            message = decode_l1_message(data)
+            if isinstance(message, Deposit):
+                self.owners.setdefault(message.owner, message.account)
+                return
+            raw = message.transaction
+        if outcome.order is not None or outcome.fills or outcome.removals:
+            order = decode_transaction(raw).message
+            self.orders.record(order if isinstance(order, Order) else None, outcome)
 
     def _finish_replayed(self, records: dict[int, Batch]) -> None:
         """The replay reached the end of batch ``open``: check it against its record, or
@@ -332,20 +353,23 @@ class Sequencer:
             except WireError as exc:
                 raise AdmissionError(Reason.MALFORMED, str(exc)) from None
             tx_hash = tx.hash(self.domain)
-            kind_name = type(tx.message).__name__
+            message: object = tx.message
+            kind_name = type(message).__name__
             if self.ledger.sequence_of(tx_hash) is not None or tx_hash in self._pending_hashes:
                 raise AdmissionError(Reason.NONCE_USED, "this transaction is already sequenced")
         else:
             # two deposits can be byte-identical: the inbox position makes the hash unique
             tx_hash = keccak256(b"inbox" + self.inbox_next.to_bytes(8, "big") + data)
             try:
-                kind_name = type(decode_l1_message(data)).__name__
+                message = decode_l1_message(data)
+                kind_name = type(message).__name__
             except WireError:
-                kind_name = "L1Message"
+                message, kind_name = None, "L1Message"
         batch = self._batch_for_next_step(kind)
         outcome = apply_step(self.state, Step(kind, data), self._context(batch.timestamp))
         if kind == StepKind.TRANSACTION and not outcome.applied:
             raise AdmissionError(outcome.reason, outcome.detail)
+        self._track(kind, data, outcome)
         index = batch.steps
         sequence = self._next_sequence()
         signature = sign_digest(
@@ -353,6 +377,9 @@ class Sequencer:
         )
         entry = LogEntry(sequence, batch.index, index, batch.timestamp, kind, data, tx_hash)
         receipt = receipt_json(entry, outcome, kind_name, signature)
+        market = getattr(message, "market", None)
+        if isinstance(market, int):
+            receipt["market"] = market
         entry = LogEntry(
             sequence,
             batch.index,

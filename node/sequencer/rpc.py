@@ -1,0 +1,458 @@
+"""
+The sequencer's JSON-RPC 2.0 API (INTERFACE.md): HTTP POST on ``/`` and WebSocket
+on ``/ws``, one port, plus ``/health`` and ``/metrics``.
+
+The JSON-RPC plumbing (parsing, batch requests, notifications, the standard error
+codes -32700/-32600/-32601/-32602/-32603) is aiohttp-rpc's; this module holds the
+methods. Application errors use -32000..-32099 with a ``data`` object saying what
+was wrong:
+
+| code   | meaning                                              | data                     |
+|--------|------------------------------------------------------|--------------------------|
+| -32010 | the STF rejected the transaction; nothing sequenced  | ``reason``, ``code``, ``detail`` |
+| -32011 | not found (receipt, account, order, market, batch)   | ``what``                 |
+| -32012 | not available yet (e.g. a withdrawal not yet final)  | ``detail``               |
+
+WebSocket subscriptions (``ratchet_subscribe(channel, params)``) push
+``ratchet_subscription`` notifications ``{subscription, seq, result}``; ``seq``
+counts from 1 per subscription, so a client that sees a gap knows it missed one.
+Channels: ``receipts`` (params ``{"account": id}``), ``fills`` (optional
+``{"market": id}``), ``book`` (``{"market": id, "depth": n}``: a snapshot after each
+change), ``batches``.
+"""
+
+import asyncio
+import itertools
+import json
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp_rpc
+from aiohttp import web
+from aiohttp_rpc import errors as rpc_errors
+from aiohttp_rpc.server import JSONRPCServer, WSJSONRPCServer
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from node.protocol.crypto import address_of
+from node.protocol.errors import WireError
+from node.protocol.genesis import Genesis
+from node.protocol.transactions import (
+    SignedTransaction,
+    eip712_types,
+    encode_transaction,
+    message_from_json,
+)
+
+from .engine import AdmissionError, Sequencer
+from .views import account_json, book_json, hex0x, market_json
+
+log = logging.getLogger(__name__)
+
+REJECTED = -32010
+NOT_FOUND = -32011
+NOT_AVAILABLE = -32012
+
+MAX_BOOK_DEPTH = 100
+"""Most price levels per side ``ratchet_getOrderBook`` returns."""
+
+
+class RejectedError(rpc_errors.JSONRPCError):
+    """The STF refused the transaction."""
+
+    code = REJECTED
+    message = "Transaction rejected"
+
+
+class NotFoundError(rpc_errors.JSONRPCError):
+    """Nothing is known under that name."""
+
+    code = NOT_FOUND
+    message = "Not found"
+
+
+class NotAvailableError(rpc_errors.JSONRPCError):
+    """Known, but not available yet."""
+
+    code = NOT_AVAILABLE
+    message = "Not available yet"
+
+
+def invalid(detail: str) -> rpc_errors.InvalidParams:
+    """An InvalidParams error whose data says what was wrong."""
+    return rpc_errors.InvalidParams(data={"detail": detail})
+
+
+def parse_hash(value: Any, name: str = "hash") -> bytes:
+    """A 0x-hex 32-byte hash parameter."""
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
+        raise invalid(f"{name} must be a 0x-hex 32-byte string")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise invalid(f"{name} must be a 0x-hex 32-byte string") from None
+
+
+def parse_uint(value: Any, name: str, bits: int = 64) -> int:
+    """A non-negative integer parameter, as a JSON number or a decimal string."""
+    if isinstance(value, bool):
+        raise invalid(f"{name} must be an integer")
+    if isinstance(value, str) and value.isdecimal():
+        value = int(value)
+    if not isinstance(value, int) or not 0 <= value < 1 << bits:
+        raise invalid(f"{name} must be an integer in 0..2^{bits}-1")
+    return value
+
+
+def parse_transaction(tx: Any) -> bytes:
+    """``ratchet_sendTransaction``'s parameter: raw 0x-hex, or ``{type, message, signature}``."""
+    if isinstance(tx, str):
+        if not tx.startswith("0x"):
+            raise invalid("a raw transaction is 0x-hex")
+        try:
+            return bytes.fromhex(tx[2:])
+        except ValueError:
+            raise invalid("a raw transaction is 0x-hex") from None
+    if not isinstance(tx, dict) or set(tx) != {"type", "message", "signature"}:
+        raise invalid("tx must be 0x-hex or an object {type, message, signature}")
+    signature = tx["signature"]
+    if not isinstance(signature, str) or not signature.startswith("0x"):
+        raise invalid("signature must be 0x-hex")
+    try:
+        message = message_from_json(tx["type"], tx["message"])
+        return encode_transaction(SignedTransaction(message, bytes.fromhex(signature[2:])))
+    except (WireError, ValueError, TypeError) as exc:
+        raise invalid(str(exc)) from None
+
+
+@dataclass
+class Subscription:
+    """One WebSocket subscription."""
+
+    id: str
+    channel: str
+    params: dict[str, Any]
+    socket: web.WebSocketResponse
+    seq: int = 0
+
+
+class Metrics:
+    """The sequencer's Prometheus metrics (its own registry, served on /metrics)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.admitted = Counter(
+            "ratchet_transactions_admitted_total",
+            "Transactions sequenced, by type",
+            ["type"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "ratchet_transactions_rejected_total",
+            "Transactions refused at admission, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.receipt_latency = Histogram(
+            "ratchet_receipt_latency_seconds",
+            "From a transaction's arrival to its durable, signed receipt",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+
+
+class Api:
+    """The methods of INTERFACE.md over one engine."""
+
+    def __init__(
+        self,
+        engine: Sequencer,
+        genesis: Genesis,
+        config: dict[str, Any],
+        *,
+        metrics: Metrics | None = None,
+        finality: Callable[[int], str] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.genesis = genesis
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.finality = finality or (lambda batch: "soft")
+        """The finality of a batch: soft | posted | final | rejected (the poster's view)."""
+        self.subscriptions: dict[str, Subscription] = {}
+        self._ids = itertools.count(1)
+        self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        engine.listeners.append(self._on_event)
+
+    # methods -----------------------------------------------------------------------
+
+    async def ratchet_getConfig(self) -> dict[str, Any]:  # noqa: N802 - JSON-RPC name
+        engine = self.engine
+        return {
+            **self.config,
+            "sequencer": hex0x(address_of(engine.key)),
+            "domain": engine.domain.to_json(),
+            "types": eip712_types(),
+            "markets": [
+                market_json(engine.state, self.genesis, m.id) for m in self.genesis.markets
+            ],
+        }
+
+    async def ratchet_sendTransaction(self, tx: Any) -> dict[str, Any]:  # noqa: N802
+        raw = parse_transaction(tx)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            receipt = await self.engine.submit(raw)
+        except AdmissionError as exc:
+            self.metrics.rejected.labels(exc.reason.name).inc()
+            raise RejectedError(
+                message=f"Transaction rejected: {exc.reason.name}",
+                data={"reason": exc.reason.name, "code": int(exc.reason), "detail": exc.detail},
+            ) from None
+        self.metrics.admitted.labels(receipt["type"]).inc()
+        self.metrics.receipt_latency.observe(loop.time() - started)
+        return {**receipt, "finality": "soft"}
+
+    async def ratchet_getReceipt(self, txHash: Any) -> dict[str, Any]:  # noqa: N802, N803
+        tx_hash = parse_hash(txHash, "txHash")
+        receipt = self.engine.receipt(tx_hash)
+        if receipt is None:
+            raise NotFoundError(data={"what": "receipt", "txHash": txHash})
+        return {**receipt, "finality": self.finality(receipt["batch"])}
+
+    async def ratchet_getAccount(self, idOrAddress: Any) -> dict[str, Any]:  # noqa: N802, N803
+        account_id = self._account_id(idOrAddress)
+        found = account_json(self.engine.state, account_id) if account_id is not None else None
+        if found is None:
+            raise NotFoundError(data={"what": "account", "account": idOrAddress})
+        return found
+
+    async def ratchet_getOrder(self, orderHash: Any) -> dict[str, Any]:  # noqa: N802, N803
+        order_hash = parse_hash(orderHash, "orderHash")
+        found = self.engine.orders.json(self.engine.state, order_hash)
+        if found is None:
+            raise NotFoundError(data={"what": "order", "orderHash": orderHash})
+        return found
+
+    async def ratchet_getOpenOrders(self, account: Any) -> list[dict[str, Any]]:  # noqa: N802
+        found = await self.ratchet_getAccount(account)
+        orders = [
+            self.engine.orders.json(self.engine.state, parse_hash(h)) for h in found["openOrders"]
+        ]
+        return [o for o in orders if o is not None]
+
+    async def ratchet_getOrderBook(self, market: Any, depth: Any = 20) -> dict[str, Any]:  # noqa: N802
+        market_id = parse_uint(market, "market", 32)
+        levels = parse_uint(depth, "depth", 32)
+        if not 1 <= levels <= MAX_BOOK_DEPTH:
+            raise invalid(f"depth must be 1..{MAX_BOOK_DEPTH}")
+        found = book_json(self.engine.state, market_id, levels)
+        if found is None:
+            raise NotFoundError(data={"what": "market", "market": market})
+        return found
+
+    async def ratchet_getMarkets(self) -> list[dict[str, Any]]:  # noqa: N802
+        state = self.engine.state
+        return [m for s in self.genesis.markets if (m := market_json(state, self.genesis, s.id))]
+
+    async def ratchet_getBatch(self, index: Any) -> dict[str, Any]:  # noqa: N802
+        batch_index = parse_uint(index, "index")
+        batch = self.engine.batch(batch_index)
+        if batch is not None:
+            return {
+                "index": batch.index,
+                "status": self.finality(batch.index),
+                "parentRoot": hex0x(batch.parent_root),
+                "postRoot": hex0x(batch.post_root),
+                "timestamp": batch.timestamp,
+                "inboxStart": batch.inbox_start,
+                "inboxEnd": batch.inbox_end,
+                "transactions": len(batch.transactions),
+                "txRoot": hex0x(batch.header().tx_root),
+            }
+        open_batch = self.engine.open
+        if open_batch is not None and open_batch.index == batch_index:
+            return {
+                "index": batch_index,
+                "status": "open",
+                "parentRoot": hex0x(open_batch.parent_root),
+                "timestamp": open_batch.timestamp,
+                "inboxStart": open_batch.inbox_start,
+                "inboxEnd": open_batch.inbox_end,
+                "transactions": len(open_batch.transactions),
+            }
+        raise NotFoundError(data={"what": "batch", "index": index})
+
+    async def ratchet_getStatus(self) -> dict[str, Any]:  # noqa: N802
+        engine = self.engine
+        return {
+            "sequence": engine.ledger.head,
+            "soft": {"batch": engine.open.index if engine.open else engine.closed},
+            "closedBatches": engine.closed,
+            "root": hex0x(engine.state.root),
+            "inboxConsumed": engine.inbox_next,
+        }
+
+    async def ratchet_getWithdrawalProof(self, withdrawalId: Any) -> dict[str, Any]:  # noqa: N802, N803
+        parse_uint(withdrawalId, "withdrawalId", 40)
+        raise NotAvailableError(
+            data={"detail": "withdrawal proofs are served once batches are final"}
+        )
+
+    async def ratchet_subscribe(
+        self, channel: Any, params: Any = None, *, rpc_request: aiohttp_rpc.JSONRPCRequest
+    ) -> str:
+        socket = rpc_request.context.get("ws_connect")
+        if socket is None:
+            raise rpc_errors.MethodNotFound(data={"detail": "subscriptions are WebSocket only"})
+        if channel not in ("receipts", "fills", "book", "batches"):
+            raise invalid("channel must be receipts, fills, book or batches")
+        options = params or {}
+        if not isinstance(options, dict):
+            raise invalid("params must be an object")
+        if channel == "receipts":
+            options = {"account": parse_uint(options.get("account"), "account", 32)}
+        elif channel == "book":
+            depth = parse_uint(options.get("depth", 10), "depth", 32)
+            if not 1 <= depth <= MAX_BOOK_DEPTH:
+                raise invalid(f"depth must be 1..{MAX_BOOK_DEPTH}")
+            options = {"market": parse_uint(options.get("market"), "market", 32), "depth": depth}
+        elif channel == "fills" and "market" in options:
+            options = {"market": parse_uint(options["market"], "market", 32)}
+        subscription = Subscription(f"0x{next(self._ids):x}", channel, options, socket)
+        self.subscriptions[subscription.id] = subscription
+        return subscription.id
+
+    async def ratchet_unsubscribe(
+        self, subscription: Any, *, rpc_request: aiohttp_rpc.JSONRPCRequest
+    ) -> bool:
+        found = self.subscriptions.get(subscription) if isinstance(subscription, str) else None
+        if found is None or found.socket is not rpc_request.context.get("ws_connect"):
+            return False
+        del self.subscriptions[found.id]
+        return True
+
+    # helpers -----------------------------------------------------------------------
+
+    def _account_id(self, value: Any) -> int | None:
+        if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
+            try:
+                owner = bytes.fromhex(value[2:])
+            except ValueError:
+                raise invalid("an address is 0x-hex, 20 bytes") from None
+            return self._account_by_owner(owner)
+        return parse_uint(value, "account", 32)
+
+    def _account_by_owner(self, owner: bytes) -> int | None:
+        return self.engine.owners.get(owner)
+
+    def _on_event(self, channel: str, payload: dict[str, Any]) -> None:
+        """Fan an engine event out to the matching subscriptions."""
+        for subscription in list(self.subscriptions.values()):
+            if subscription.socket.closed:
+                del self.subscriptions[subscription.id]
+                continue
+            for result in self._results(subscription, channel, payload):
+                subscription.seq += 1
+                message = {
+                    "jsonrpc": "2.0",
+                    "method": "ratchet_subscription",
+                    "params": {
+                        "subscription": subscription.id,
+                        "seq": subscription.seq,
+                        "result": result,
+                    },
+                }
+                self._send(subscription.socket, json.dumps(message))
+
+    def _results(
+        self, subscription: Subscription, channel: str, payload: dict[str, Any]
+    ) -> list[Any]:
+        wanted = subscription.channel
+        if channel == "batches":
+            return [payload] if wanted == "batches" else []
+        if channel != "receipts":
+            return []
+        if wanted == "receipts":
+            return [payload] if payload.get("account") == subscription.params["account"] else []
+        market = payload.get("market")
+        if wanted == "fills":
+            fills = payload.get("outcome", {}).get("fills", [])
+            if "market" in subscription.params and market != subscription.params["market"]:
+                return []
+            return [
+                {
+                    **fill,
+                    "market": market,
+                    "taker": payload.get("account"),
+                    "txHash": payload["txHash"],
+                }
+                for fill in fills
+            ]
+        if wanted == "book" and market == subscription.params["market"]:
+            book = book_json(self.engine.state, market, subscription.params["depth"])
+            return [book] if book is not None else []
+        return []
+
+    def _send(self, socket: web.WebSocketResponse, text: str) -> None:
+        task = asyncio.get_running_loop().create_task(socket.send_str(text))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+
+def methods(api: Api) -> list[aiohttp_rpc.JSONRPCMethod]:
+    """The API's methods for aiohttp-rpc, by their JSON-RPC names."""
+    found = []
+    for name in dir(api):
+        if name.startswith("ratchet_"):
+            extra = name in ("ratchet_subscribe", "ratchet_unsubscribe")
+            found.append(
+                aiohttp_rpc.JSONRPCMethod(getattr(api, name), name=name, pass_extra_kwargs=extra)
+            )
+    return found
+
+
+def application(
+    api: Api, health: Callable[[], Awaitable[dict[str, Any]]] | None = None
+) -> web.Application:
+    """The aiohttp application: JSON-RPC on ``/`` (POST) and ``/ws``, ``/health``, ``/metrics``."""
+    middlewares = (
+        aiohttp_rpc.middlewares.exception_middleware,
+        aiohttp_rpc.middlewares.inject_request_middleware,
+    )
+    http = JSONRPCServer(middlewares=middlewares, max_batch=1_000)
+    ws = WSJSONRPCServer(middlewares=middlewares, max_batch=1_000)
+    for server in (http, ws):
+        server.add_methods(methods(api))
+
+    async def handle_http(request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/json":
+            # aiohttp-rpc parses only application/json; be lenient, as geth is
+            request = request.clone(headers={**request.headers, "Content-Type": "application/json"})
+        return await http.handle_http_request(request)
+
+    async def handle_health(_: web.Request) -> web.Response:
+        body = await health() if health is not None else {"ok": True}
+        return web.json_response(body, status=200 if body.get("ok") else 503)
+
+    async def handle_metrics(_: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(api.metrics.registry),
+            headers={"Content-Type": CONTENT_TYPE_LATEST},
+        )
+
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_post("/", handle_http)
+    app.router.add_get("/ws", ws.handle_http_request)
+    app.router.add_get("/health", handle_health)
+    app.router.add_get("/metrics", handle_metrics)
+    app.on_shutdown.append(ws.on_shutdown)
+    return app

@@ -1,0 +1,313 @@
+"""
+The sequencer's JSON-RPC API over a real aiohttp server on a loopback socket, a real
+LevelDB and real signatures: JSON-RPC 2.0 conformance, every admission error (and
+that it sequences nothing), transactions signed by eth-account's typed-data signer,
+receipts verified with eth-account against the advertised sequencer address, and
+WebSocket subscriptions with sequence numbers.
+"""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+
+from node.l1.anvil import free_port
+from node.protocol.crypto import address_of, sign_digest
+from node.protocol.inbox import Deposit, encode_l1_message
+from node.protocol.transactions import (
+    Message,
+    OraclePrice,
+    Order,
+    SignedTransaction,
+    Transfer,
+    Withdraw,
+    encode_transaction,
+    message_to_json,
+    typed_data,
+)
+from node.sequencer.engine import Sequencer
+from node.sequencer.rpc import Api, application
+from node.storage import LevelDB
+from tests.stf_env import BTC, DOMAIN, GENESIS, ORACLE_KEY, START_TIME, USD, btc, sats
+from tests.stf_env import test_key as key_of
+from tests.vectors.stf_scenarios import unrecoverable_signature
+
+SEQUENCER_KEY = key_of(77)
+MAKER, TAKER = key_of(1), key_of(2)
+
+
+@dataclass
+class Node:
+    """A served sequencer and a client session to it."""
+
+    url: str
+    session: aiohttp.ClientSession
+    engine: Sequencer
+
+    async def post(self, body: Any, raw: bool = False) -> tuple[int, Any]:
+        data = body if raw else json.dumps(body)
+        headers = {"Content-Type": "application/json"}
+        async with self.session.post(self.url + "/", data=data, headers=headers) as reply:
+            text = await reply.text()
+            return reply.status, (json.loads(text) if text else None)
+
+    async def call(self, method: str, *params: Any) -> dict[str, Any]:
+        _, reply = await self.post({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        assert isinstance(reply, dict)
+        return reply
+
+
+@contextlib.asynccontextmanager
+async def serving(path: Path) -> AsyncIterator[Node]:
+    """A sequencer on a fresh LevelDB, served on a free loopback port, with two funded
+    traders (accounts 1 and 2) and an oracle price in BTC."""
+    with LevelDB(path) as db:
+        engine = Sequencer(db, GENESIS, DOMAIN, SEQUENCER_KEY, clock=lambda: START_TIME)
+        for account, key in ((1, MAKER), (2, TAKER)):
+            deposit = Deposit(address_of(key), account, 100_000 * USD)
+            await engine.submit_l1_message(encode_l1_message(deposit))
+        await engine.submit(signed(ORACLE_KEY, OraclePrice(BTC.id, btc(60_000), START_TIME)))
+        api = Api(engine, GENESIS, {"chainId": DOMAIN.chain_id})
+        runner = web.AppRunner(application(api))
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                yield Node(f"http://127.0.0.1:{port}", session, engine)
+        finally:
+            await runner.cleanup()
+
+
+def run(path: Path, body: Any) -> None:
+    """Run the coroutine function ``body(node)`` against a served sequencer."""
+
+    async def main() -> None:
+        async with serving(path) as node:
+            await body(node)
+
+    asyncio.run(main())
+
+
+def signed(key: bytes, message: Message) -> bytes:
+    return encode_transaction(
+        SignedTransaction(message, sign_digest(key, message.signing_hash(DOMAIN)))
+    )
+
+
+def raw(key: bytes, message: Message) -> str:
+    return "0x" + signed(key, message).hex()
+
+
+def order(account: int, is_buy: bool, dollars: int, size: float, nonce: int) -> Order:
+    return Order(account, BTC.id, is_buy, btc(dollars), sats(size), 0, False, 0, nonce)
+
+
+def test_json_rpc_conformance(tmp_path: Path) -> None:
+    async def body(node: Node) -> None:
+        status, reply = await node.post("{not json", raw=True)
+        assert reply["error"]["code"] == -32700 and reply["id"] is None
+        _, reply = await node.post({"jsonrpc": "2.0", "id": 7})
+        assert reply["error"]["code"] == -32600
+        _, reply = await node.post([])
+        assert reply["error"]["code"] == -32600
+        reply = await node.call("ratchet_noSuchMethod")
+        assert reply["error"]["code"] == -32601 and reply["id"] == 1
+        reply = await node.call("ratchet_getReceipt", "0x1234")
+        assert reply["error"]["code"] == -32602
+        reply = await node.call("ratchet_getReceipt")
+        assert reply["error"]["code"] == -32602
+        reply = await node.call("ratchet_getOrderBook", BTC.id, 0)
+        assert reply["error"]["code"] == -32602
+        # a notification gets no answer
+        status, reply = await node.post({"jsonrpc": "2.0", "method": "ratchet_getStatus"})
+        assert (status, reply) == (204, None)
+        # a batch: answers for the requests only, by id, errors in place
+        _, replies = await node.post(
+            [
+                {"jsonrpc": "2.0", "id": "a", "method": "ratchet_getStatus"},
+                {"jsonrpc": "2.0", "method": "ratchet_getStatus"},
+                {"jsonrpc": "2.0", "id": "b", "method": "nope"},
+                {"jsonrpc": "2.0", "id": "c", "method": "ratchet_getMarkets"},
+            ]
+        )
+        by_id = {r["id"]: r for r in replies}
+        assert sorted(by_id) == ["a", "b", "c"]
+        assert by_id["a"]["result"]["sequence"] == 3
+        assert by_id["b"]["error"]["code"] == -32601
+        assert [m["symbol"] for m in by_id["c"]["result"]] == [m.symbol for m in GENESIS.markets]
+
+    run(tmp_path / "db", body)
+
+
+def test_every_admission_error_says_why_and_sequences_nothing(tmp_path: Path) -> None:
+    async def body(node: Node) -> None:
+        head = node.engine.ledger.head
+        cases = {
+            "BAD_SIGNATURE": "0x"
+            + (signed(MAKER, Transfer(1, 2, 5, 1))[:-65] + unrecoverable_signature()).hex(),
+            "WRONG_SIGNER": raw(TAKER, Transfer(1, 2, 5, 1)),
+            "UNKNOWN_MARKET": raw(
+                MAKER, Order(1, 99, True, btc(60_000), sats(0.1), 0, False, 0, 1)
+            ),
+            "INVALID_PRICE": raw(
+                MAKER, Order(1, BTC.id, True, btc(60_000) + 1, sats(0.1), 0, False, 0, 1)
+            ),
+            "INVALID_SIZE": raw(
+                MAKER, Order(1, BTC.id, True, btc(60_000), sats(0.1) + 1, 0, False, 0, 1)
+            ),
+            "INSUFFICIENT_COLLATERAL": raw(MAKER, Withdraw(1, address_of(MAKER), 10**12, 1)),
+            "MALFORMED": "0x0102",
+        }
+        for reason, tx in cases.items():
+            reply = await node.call("ratchet_sendTransaction", tx)
+            error = reply.get("error")
+            assert error is not None and error["code"] == -32010, (reason, reply)
+            assert error["data"]["reason"] == reason, error
+        # a used nonce
+        first = await node.call("ratchet_sendTransaction", raw(MAKER, Transfer(1, 2, 5, 1)))
+        assert "result" in first
+        again = await node.call("ratchet_sendTransaction", raw(MAKER, Transfer(1, 2, 6, 1)))
+        assert again["error"]["data"]["reason"] == "NONCE_USED"
+        assert node.engine.ledger.head == head + 1
+
+    run(tmp_path / "db", body)
+
+
+def test_typed_data_signed_by_a_wallet_and_receipts_verified_against_the_sequencer(
+    tmp_path: Path,
+) -> None:
+    """The maker signs with eth-account's eth_signTypedData_v4 over the domain and types
+    ratchet_getConfig serves; every receipt's signature recovers to the advertised
+    sequencer address."""
+
+    async def body(node: Node) -> None:
+        config = (await node.call("ratchet_getConfig"))["result"]
+        message = order(1, False, 60_000, 0.5, 1)
+        wallet = Account.from_key(MAKER)
+        typed = {
+            "types": {
+                "EIP712Domain": config["types"]["EIP712Domain"],
+                "Order": config["types"]["Order"],
+            },
+            "primaryType": "Order",
+            "domain": config["domain"],
+            "message": message_to_json(message),
+        }
+        assert typed == typed_data(DOMAIN, message) | {"types": typed["types"]}
+        signature = wallet.sign_message(encode_typed_data(full_message=typed)).signature
+        tx = {
+            "type": "Order",
+            "message": message_to_json(message),
+            "signature": "0x" + signature.hex(),
+        }
+        maker = (await node.call("ratchet_sendTransaction", tx))["result"]
+        taker = (
+            await node.call("ratchet_sendTransaction", raw(TAKER, order(2, True, 60_000, 0.2, 1)))
+        )["result"]
+        assert maker["outcome"]["resting"] == str(sats(0.5))
+        assert taker["outcome"]["filled"] == str(sats(0.2))
+        for receipt in (maker, taker):
+            stored = (await node.call("ratchet_getReceipt", receipt["txHash"]))["result"]
+            assert stored == receipt
+            promise = {
+                "types": {
+                    "EIP712Domain": config["types"]["EIP712Domain"],
+                    "Receipt": config["types"]["Receipt"],
+                },
+                "primaryType": "Receipt",
+                "domain": config["domain"],
+                "message": {
+                    "txHash": receipt["txHash"],
+                    "batch": receipt["batch"],
+                    "index": receipt["index"],
+                },
+            }
+            signer = Account.recover_message(
+                encode_typed_data(full_message=promise), signature=receipt["signature"]
+            )
+            assert signer.lower() == config["sequencer"]
+        placed = (await node.call("ratchet_getOrder", maker["outcome"]["orderHash"]))["result"]
+        assert (placed["filled"], placed["remaining"], placed["status"]) == (
+            str(sats(0.2)),
+            str(sats(0.3)),
+            "open",
+        )
+        book = (await node.call("ratchet_getOrderBook", BTC.id, 5))["result"]
+        assert book["asks"] == [{"price": str(btc(60_000)), "size": str(sats(0.3))}]
+        account = (await node.call("ratchet_getAccount", "0x" + address_of(TAKER).hex()))["result"]
+        assert account["id"] == 2 and account["positions"][0]["size"] == str(sats(0.2))
+        missing = await node.call("ratchet_getReceipt", "0x" + "11" * 32)
+        assert missing["error"]["code"] == -32011
+
+    run(tmp_path / "db", body)
+
+
+def test_websocket_subscriptions_number_their_notifications(tmp_path: Path) -> None:
+    async def body(node: Node) -> None:
+        async with node.session.ws_connect(node.url + "/ws") as ws:
+            await ws.send_json(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "ratchet_subscribe",
+                    "params": ["receipts", {"account": 1}],
+                }
+            )
+            subscription = (await ws.receive_json())["result"]
+            await ws.send_json(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 2,
+                    "method": "ratchet_subscribe",
+                    "params": ["book", {"market": BTC.id, "depth": 3}],
+                }
+            )
+            book_subscription = (await ws.receive_json())["result"]
+            for nonce in (1, 2):
+                reply = await node.call(
+                    "ratchet_sendTransaction",
+                    raw(MAKER, order(1, True, 59_000 + nonce, 0.1, nonce)),
+                )
+                assert "result" in reply
+            # the taker's transfer is not account 1's: no receipt notification for it
+            await node.call("ratchet_sendTransaction", raw(TAKER, Transfer(2, 1, 5, 1)))
+            seen: dict[str, list[dict[str, Any]]] = {subscription: [], book_subscription: []}
+            while len(seen[subscription]) < 2 or len(seen[book_subscription]) < 2:
+                message = await asyncio.wait_for(ws.receive_json(), 10)
+                assert message["method"] == "ratchet_subscription"
+                seen[message["params"]["subscription"]].append(message["params"])
+            assert [p["seq"] for p in seen[subscription]] == [1, 2]
+            assert [p["result"]["type"] for p in seen[subscription]] == ["Order", "Order"]
+            assert [len(p["result"]["bids"]) for p in seen[book_subscription]] == [1, 2]
+            await ws.send_json(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 3,
+                    "method": "ratchet_unsubscribe",
+                    "params": [subscription],
+                }
+            )
+            assert (await ws.receive_json())["result"] is True
+            await ws.send_json(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 4,
+                    "method": "ratchet_unsubscribe",
+                    "params": [subscription],
+                }
+            )
+            assert (await ws.receive_json())["result"] is False
+        # subscribing over HTTP is refused
+        reply = await node.call("ratchet_subscribe", "batches")
+        assert reply["error"]["code"] == -32601
+
+    run(tmp_path / "db", body)
