@@ -43,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "sequencer":
+        from .sequencer.daemon import main as sequencer_main  # noqa: PLC0415 - heavy imports
+
+        return sequencer_main(args.config)
     print(
         f"ratchet {args.command}: not available yet in this version ({__version__})",
         file=sys.stderr,

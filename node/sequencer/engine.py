@@ -165,8 +165,9 @@ class Sequencer:
         """The next L1 inbox message to consume."""
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         """Called with (channel, payload) for every receipt and closed batch."""
-        self._staged = 0
-        """Entries handed to the committer and not durable yet (their numbers are taken)."""
+        self.sequenced = 0
+        """The next sequence number to hand out (the log's head once all are durable).
+        Kept here, not derived from the head, which a group write moves in its thread."""
         self._pending_hashes: set[bytes] = set()
         """Hashes of those entries' transactions (a resend is refused, as when durable)."""
         self.orders = OrderIndex()
@@ -222,6 +223,7 @@ class Sequencer:
         if set(records) - set(range(self.closed)):
             raise RecoveryError(f"batch records beyond the log: {sorted(records)}")
         self.state.commit()
+        self.sequenced = self.ledger.head
         log.info(
             "recovered %d log entries, %d closed batches, root 0x%s",
             self.ledger.head,
@@ -323,7 +325,7 @@ class Sequencer:
         self._publish("batches", {"index": record.index, "postRoot": "0x" + record.post_root.hex()})
 
     def _next_sequence(self) -> int:
-        return self.ledger.head + self._staged
+        return self.sequenced
 
     async def submit(self, raw: bytes) -> dict[str, Any]:
         """
@@ -395,7 +397,7 @@ class Sequencer:
             self.inbox_next += 1
         else:
             batch.transactions.append(data)
-        self._staged += 1
+        self.sequenced += 1
         self._pending_hashes.add(tx_hash)
         return entry, receipt
 
@@ -403,7 +405,6 @@ class Sequencer:
         try:
             await self.committer.commit(entry)
         finally:
-            self._staged -= 1
             self._pending_hashes.discard(entry.tx_hash)
 
     async def close_batch(self) -> Batch | None:

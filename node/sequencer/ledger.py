@@ -182,6 +182,8 @@ class GroupCommitter:
         self._failure: BaseException | None = None
         self.groups = 0
         """How many synced writes it has made."""
+        self.failed = asyncio.Event()
+        """Set when a write fails: the owner must stop (nothing more is acknowledged)."""
 
     async def commit(self, entry: LogEntry) -> None:
         """Return when ``entry`` is durable; raises the write's error if it failed."""
@@ -202,12 +204,14 @@ class GroupCommitter:
                 except asyncio.CancelledError:
                     # shutting down mid-write: nobody is told the group is durable
                     self._failure = LedgerError("the log writer was cancelled")
+                    self.failed.set()
                     for _, done in [*group, *self._pending]:
                         done.cancel()
                     self._pending = []
                     raise
                 except Exception as exc:
                     self._failure = exc
+                    self.failed.set()
                     for _, done in [*group, *self._pending]:
                         if not done.done():
                             done.set_exception(exc)

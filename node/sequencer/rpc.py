@@ -298,7 +298,7 @@ class Api:
             "sequence": engine.ledger.head,
             "soft": {"batch": engine.open.index if engine.open else engine.closed},
             "closedBatches": engine.closed,
-            "root": hex0x(engine.state.root),
+            "root": hex0x(engine.state.commit()),
             "inboxConsumed": engine.inbox_next,
         }
 
