@@ -9,6 +9,8 @@ configs/devnet.toml and docs/sequencer.md):
 - ``[contracts] rollup``: the L1 rollup address, the domain's ``verifyingContract``
   (and the other addresses ``ratchet deploy`` wrote, served by ``ratchet_getConfig``);
 - ``[rpc] host, port``; ``[batch] max_transactions, max_interval_s``;
+- ``[l1] rpc, confirmations, poll_s, start_block`` and ``[contracts] bridge``: where the
+  inbox is followed from (without ``rpc`` the daemon runs without L1);
 - ``[storage] data_dir``; ``[genesis]``;
 - the sequencer's key: the environment variable ``RATCHET_SEQUENCER_KEY`` (0x-hex) or
   the file named by ``[sequencer] key_file``, never the config itself.
@@ -31,13 +33,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from aiohttp import web
+from web3 import Web3
 
 from node.config import ConfigError, load_config, load_genesis
+from node.l1.inbox_reader import InboxReader
 from node.protocol.eip712 import Domain
 from node.protocol.genesis import Genesis
 from node.storage import LevelDB
 
 from .engine import Sequencer
+from .follower import InboxFollower
 from .rpc import Api, application
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,11 @@ class Settings:
     max_interval_s: float
     contracts: dict[str, str]
     l1_chain_id: int | None
+    l1_rpc: str | None
+    """The L1 JSON-RPC URL; None runs without L1 (no inbox, no posting)."""
+    confirmations: int
+    l1_poll_s: float
+    l1_start_block: int
 
 
 def _section(config: Mapping[str, Mapping[str, Any]], name: str) -> Mapping[str, Any]:
@@ -124,6 +134,19 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
     if not isinstance(port, int) or not 0 <= port < 65536:
         raise ConfigError("rpc.port must be a TCP port")
     l1_chain_id = chain.get("l1_chain_id")
+    l1 = config.get("l1", {})
+    l1_rpc = l1.get("rpc") or None
+    confirmations = l1.get("confirmations", 0)
+    if not isinstance(confirmations, int) or confirmations < 0:
+        raise ConfigError("l1.confirmations must be a non-negative integer")
+    l1_poll = l1.get("poll_s", 1.0)
+    if not isinstance(l1_poll, (int, float)) or l1_poll <= 0:
+        raise ConfigError("l1.poll_s must be positive")
+    start_block = l1.get("start_block", 0)
+    if not isinstance(start_block, int) or start_block < 0:
+        raise ConfigError("l1.start_block must be a non-negative integer")
+    if l1_rpc is not None:
+        _address(contracts.get("bridge"), "contracts.bridge")
     return Settings(
         domain=Domain(chain_id, rollup),
         genesis=load_genesis(config, path),
@@ -135,6 +158,10 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
         max_interval_s=float(max_interval),
         contracts=contracts,
         l1_chain_id=l1_chain_id if isinstance(l1_chain_id, int) else None,
+        l1_rpc=str(l1_rpc) if l1_rpc else None,
+        confirmations=confirmations,
+        l1_poll_s=float(l1_poll),
+        l1_start_block=start_block,
     )
 
 
@@ -208,6 +235,17 @@ async def serve(config: Settings, *, ready: asyncio.Event | None = None) -> int:
                 await engine.close_batch()
 
         timer = asyncio.create_task(batch_timer())
+        workers = [timer]
+        if config.l1_rpc is not None:
+            w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 10}))
+            reader = InboxReader(
+                w3,
+                config.contracts["bridge"],
+                config.confirmations,
+                start_block=config.l1_start_block,
+            )
+            follower = InboxFollower(reader, engine, poll_s=config.l1_poll_s)
+            workers.append(asyncio.create_task(follower.run(stop)))
         failed = asyncio.create_task(engine.committer.failed.wait())
         stopped = asyncio.create_task(stop.wait())
         try:
@@ -219,7 +257,10 @@ async def serve(config: Settings, *, ready: asyncio.Event | None = None) -> int:
             failed.cancel()
             stopped.cancel()
             log.info("shutting down")
-            timer.cancel()
+            stop.set()
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
             await runner.cleanup()
             if exit_code == 0:
                 await engine.flush()

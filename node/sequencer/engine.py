@@ -438,5 +438,10 @@ class Sequencer:
         return value
 
     def _publish(self, channel: str, payload: dict[str, Any]) -> None:
+        """Tell the listeners; one that fails is logged, never the caller's problem (the
+        step is already durable and its receipt owed)."""
         for listener in self.listeners:
-            listener(channel, payload)
+            try:
+                listener(channel, payload)
+            except Exception:
+                log.exception("a %s listener failed", channel)

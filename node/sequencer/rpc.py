@@ -398,10 +398,21 @@ class Api:
                 }
                 for fill in fills
             ]
-        if wanted == "book" and market == subscription.params["market"]:
-            book = book_json(self.engine.state, market, subscription.params["depth"])
+        if wanted == "book" and subscription.params["market"] in self._markets_touched(payload):
+            wanted_market = subscription.params["market"]
+            book = book_json(self.engine.state, wanted_market, subscription.params["depth"])
             return [book] if book is not None else []
         return []
+
+    def _markets_touched(self, receipt: dict[str, Any]) -> set[int]:
+        """The markets whose book a receipt's transaction may have changed: the one it
+        names and those of the orders it removed (a Cancel names no market)."""
+        touched = {receipt["market"]} if isinstance(receipt.get("market"), int) else set()
+        for removal in receipt.get("outcome", {}).get("removals", []):
+            info = self.engine.orders.orders.get(bytes.fromhex(removal["orderHash"][2:]))
+            if info is not None:
+                touched.add(info.market)
+        return touched
 
     def _send(self, socket: web.WebSocketResponse, text: str) -> None:
         task = asyncio.get_running_loop().create_task(socket.send_str(text))

@@ -23,6 +23,7 @@ from node.l1.anvil import free_port
 from node.protocol.crypto import address_of, sign_digest
 from node.protocol.inbox import Deposit, encode_l1_message
 from node.protocol.transactions import (
+    Cancel,
     Message,
     OraclePrice,
     Order,
@@ -272,22 +273,26 @@ def test_websocket_subscriptions_number_their_notifications(tmp_path: Path) -> N
                 }
             )
             book_subscription = (await ws.receive_json())["result"]
+            placed = []
             for nonce in (1, 2):
                 reply = await node.call(
                     "ratchet_sendTransaction",
                     raw(MAKER, order(1, True, 59_000 + nonce, 0.1, nonce)),
                 )
-                assert "result" in reply
+                placed.append(reply["result"]["outcome"]["orderHash"])
             # the taker's transfer is not account 1's: no receipt notification for it
             await node.call("ratchet_sendTransaction", raw(TAKER, Transfer(2, 1, 5, 1)))
+            # a Cancel names no market: the book subscription still hears of it
+            cancel = Cancel(1, bytes.fromhex(placed[0][2:]), 3)
+            assert "result" in await node.call("ratchet_sendTransaction", raw(MAKER, cancel))
             seen: dict[str, list[dict[str, Any]]] = {subscription: [], book_subscription: []}
-            while len(seen[subscription]) < 2 or len(seen[book_subscription]) < 2:
+            while len(seen[subscription]) < 3 or len(seen[book_subscription]) < 3:
                 message = await asyncio.wait_for(ws.receive_json(), 10)
                 assert message["method"] == "ratchet_subscription"
                 seen[message["params"]["subscription"]].append(message["params"])
-            assert [p["seq"] for p in seen[subscription]] == [1, 2]
-            assert [p["result"]["type"] for p in seen[subscription]] == ["Order", "Order"]
-            assert [len(p["result"]["bids"]) for p in seen[book_subscription]] == [1, 2]
+            assert [p["seq"] for p in seen[subscription]] == [1, 2, 3]
+            assert [p["result"]["type"] for p in seen[subscription]] == ["Order", "Order", "Cancel"]
+            assert [len(p["result"]["bids"]) for p in seen[book_subscription]] == [1, 2, 1]
             await ws.send_json(
                 {
                     "jsonrpc": "2.0",
