@@ -26,7 +26,6 @@ from tests.stf_env import test_key as key_of
 
 SEQUENCER_KEY = key_of(77)
 TRADERS = [key_of(1), key_of(2)]
-ETHER = 10**18
 
 
 @dataclass
@@ -47,7 +46,11 @@ def rollup(tmp_path: Path) -> Iterator[Rollup]:
         sequencer = Account.from_key(SEQUENCER_KEY).address
         for key in (SEQUENCER_KEY, *TRADERS):
             w3.eth.send_transaction(
-                {"from": deployer, "to": Account.from_key(key).address, "value": 10 * ETHER}
+                {
+                    "from": deployer,
+                    "to": Account.from_key(key).address,
+                    "value": Web3.to_wei(10, "ether"),
+                }
             )
         # the genesis root comes from the config the daemon will read: write it twice
         # (the domain needs the rollup address, known after deployment)
