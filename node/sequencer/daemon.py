@@ -15,9 +15,11 @@ configs/devnet.toml and docs/sequencer.md):
 - the sequencer's key: the environment variable ``RATCHET_SEQUENCER_KEY`` (0x-hex) or
   the file named by ``[sequencer] key_file``, never the config itself.
 
-Shutdown is graceful: the server stops taking requests, every acknowledged entry and
-sealed batch is already durable (nothing is acknowledged before), the open batch stays
-open in the log and is reopened at the next start.
+With ``[l1] rpc`` set it also follows the L1 inbox (:mod:`.follower`) and posts every
+sealed batch with the sequencer's key (:mod:`.poster`), following it to final; receipts
+show that finality. Shutdown is graceful: the server stops taking requests, every
+acknowledged entry and sealed batch is already durable (nothing is acknowledged before),
+and the open batch stays open in the log and is reopened at the next start.
 """
 
 import asyncio
@@ -43,7 +45,8 @@ from node.storage import LevelDB
 
 from .engine import Sequencer
 from .follower import InboxFollower
-from .rpc import Api, application
+from .poster import Poster, PosterConfig, PosterError, PosterMetrics
+from .rpc import Api, Metrics, application
 
 log = logging.getLogger(__name__)
 
@@ -185,16 +188,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-async def serve(config: Settings, *, ready: asyncio.Event | None = None) -> int:
-    """Run the sequencer until SIGTERM/SIGINT; its exit code (1 if the log failed)."""
-    exit_code = 0
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    with LevelDB(config.data_dir / "db") as db:
+class Node:
+    """A sequencer's parts, assembled from its settings over an open database."""
+
+    def __init__(self, config: Settings, db: LevelDB) -> None:
+        self.config = config
         started = time.monotonic()
-        engine = Sequencer(
+        self.engine = Sequencer(
             db,
             config.genesis,
             config.domain,
@@ -204,11 +204,31 @@ async def serve(config: Settings, *, ready: asyncio.Event | None = None) -> int:
         log.info(
             "engine ready",
             extra={
-                "entries": engine.ledger.head,
-                "closed_batches": engine.closed,
+                "entries": self.engine.ledger.head,
+                "closed_batches": self.engine.closed,
                 "recovery_s": round(time.monotonic() - started, 3),
             },
         )
+        self.problems: list[str] = []
+        """What is wrong, for /health (empty: all is well)."""
+        metrics = Metrics()
+        self.w3: Web3 | None = None
+        self.poster: Poster | None = None
+        if config.l1_rpc is not None:
+            self.w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 10}))
+            self.poster = Poster(
+                self.w3,
+                config.contracts["rollup"],
+                config.key,
+                db,
+                self.engine.batch,
+                config=PosterConfig(start_block=config.l1_start_block),
+                metrics=PosterMetrics(metrics.registry),
+            )
+            wake = self.poster.wake
+            self.engine.listeners.append(
+                lambda channel, _: wake() if channel == "batches" else None
+            )
         public = {
             "chainId": config.domain.chain_id,
             "l1ChainId": config.l1_chain_id,
@@ -216,37 +236,59 @@ async def serve(config: Settings, *, ready: asyncio.Event | None = None) -> int:
             "maxBatchTransactions": config.max_transactions,
             "batchIntervalS": config.max_interval_s,
         }
-        api = Api(engine, config.genesis, public)
+        finality = self.poster.finality if self.poster is not None else None
+        self.api = Api(self.engine, config.genesis, public, metrics=metrics, finality=finality)
 
-        async def health() -> dict[str, Any]:
-            return {"ok": True, "sequence": engine.ledger.head, "closedBatches": engine.closed}
+    async def health(self) -> dict[str, Any]:
+        """The /health body."""
+        return {
+            "ok": not self.problems,
+            "problems": self.problems,
+            "sequence": self.engine.ledger.head,
+            "closedBatches": self.engine.closed,
+            "postingHaltedAt": self.poster.halted_at if self.poster is not None else None,
+        }
 
-        runner = web.AppRunner(application(api, health), handle_signals=False)
+    def workers(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        """Start the background work: the batch timer, and with L1 the inbox follower and
+        the poster."""
+        tasks = [asyncio.create_task(self._batch_timer())]
+        if self.w3 is not None:
+            reader = InboxReader(
+                self.w3,
+                self.config.contracts["bridge"],
+                self.config.confirmations,
+                start_block=self.config.l1_start_block,
+            )
+            follower = InboxFollower(reader, self.engine, poll_s=self.config.l1_poll_s)
+            tasks.append(asyncio.create_task(follower.run(stop)))
+        if self.poster is not None:
+            tasks.append(asyncio.create_task(post_batches(self.poster, stop, self.problems)))
+        return tasks
+
+    async def _batch_timer(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.max_interval_s)
+            await self.engine.close_batch()
+
+
+async def serve(config: Settings, *, ready: asyncio.Event | None = None) -> int:
+    """Run the sequencer until SIGTERM/SIGINT; its exit code (1 if the log failed)."""
+    exit_code = 0
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with LevelDB(config.data_dir / "db") as db:
+        node = Node(config, db)
+        runner = web.AppRunner(application(node.api, node.health), handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, config.host, config.port)
-        await site.start()
+        await web.TCPSite(runner, config.host, config.port).start()
         log.info("serving", extra={"host": config.host, "port": config.port})
         if ready is not None:
             ready.set()
-
-        async def batch_timer() -> None:
-            while True:
-                await asyncio.sleep(config.max_interval_s)
-                await engine.close_batch()
-
-        timer = asyncio.create_task(batch_timer())
-        workers = [timer]
-        if config.l1_rpc is not None:
-            w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 10}))
-            reader = InboxReader(
-                w3,
-                config.contracts["bridge"],
-                config.confirmations,
-                start_block=config.l1_start_block,
-            )
-            follower = InboxFollower(reader, engine, poll_s=config.l1_poll_s)
-            workers.append(asyncio.create_task(follower.run(stop)))
-        failed = asyncio.create_task(engine.committer.failed.wait())
+        workers = node.workers(stop)
+        failed = asyncio.create_task(node.engine.committer.failed.wait())
         stopped = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait((failed, stopped), return_when=asyncio.FIRST_COMPLETED)
@@ -254,18 +296,26 @@ async def serve(config: Settings, *, ready: asyncio.Event | None = None) -> int:
                 log.critical("the transaction log failed: stopping, nothing more is acknowledged")
                 exit_code = 1
         finally:
-            failed.cancel()
-            stopped.cancel()
             log.info("shutting down")
             stop.set()
-            for worker in workers:
-                worker.cancel()
+            for task in (failed, stopped, *workers):
+                task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             await runner.cleanup()
             if exit_code == 0:
-                await engine.flush()
+                await node.engine.flush()
     log.info("stopped", extra={"exit_code": exit_code})
     return exit_code
+
+
+async def post_batches(poster: Poster, stop: asyncio.Event, problems: list[str]) -> None:
+    """Run the poster; a permanent error (which needs an operator) is logged and shown
+    on /health, and the sequencer keeps serving soft receipts."""
+    try:
+        await poster.run(stop)
+    except PosterError as exc:
+        log.critical("batch posting stopped: %s", exc)
+        problems.append(f"posting stopped: {exc}")
 
 
 def main(config_path: str) -> int:

@@ -108,6 +108,25 @@ def deposit(rollup: Rollup, key: bytes, amount: int) -> None:
         assert receipt["status"] == 1
 
 
+def stake(rollup: Rollup) -> None:
+    """The sequencer stakes its bond (an operator's step before posting)."""
+    w3 = rollup.w3
+    contract = bind(w3, "Rollup", rollup.deployment.rollup)
+    sequencer = Account.from_key(SEQUENCER_KEY)
+    tx = contract.functions.stake().build_transaction(
+        {
+            "from": sequencer.address,
+            "value": contract.functions.sequencerBond().call(),
+            "nonce": w3.eth.get_transaction_count(sequencer.address),
+        }
+    )
+    signed_tx = sequencer.sign_transaction(tx)
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(signed_tx.raw_transaction)
+    )
+    assert receipt["status"] == 1
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     """Poll ``condition`` until it holds."""
     deadline = time.monotonic() + timeout
@@ -123,7 +142,11 @@ def signed(rollup: Rollup, key: bytes, message: Message) -> str:
     return "0x" + encode_transaction(SignedTransaction(message, signature)).hex()
 
 
-def test_deposits_on_l1_are_credited_and_spendable(rollup: Rollup) -> None:
+def test_deposits_are_credited_and_batches_posted_and_finalized(rollup: Rollup) -> None:
+    """Deposits made on L1 are credited and spendable; the batch holding a transfer is
+    posted by the daemon (its post root on L1 is the local one) and, after the window,
+    finalized: the receipt's finality goes soft -> posted -> final."""
+    stake(rollup)
     with Daemon(
         rollup.config, SEQUENCER_KEY, int(load_config(rollup.config, {})["rpc"]["port"])
     ) as daemon:
@@ -140,7 +163,21 @@ def test_deposits_on_l1_are_credited_and_spendable(rollup: Rollup) -> None:
         receipt = daemon.call(
             "ratchet_sendTransaction", signed(rollup, TRADERS[0], Transfer(1, 2, 1_000_000, 1))
         )
-        assert receipt["type"] == "Transfer"
+        assert (receipt["type"], receipt["finality"]) == ("Transfer", "soft")
         second = daemon.call("ratchet_getAccount", 2)
         assert second["collateral"] == "6000000"
+
+        def finality() -> str:
+            return str(daemon.call("ratchet_getReceipt", receipt["txHash"])["finality"])
+
+        # the batch is sealed by the timer, posted, and final once its window has passed
+        wait_for(lambda: finality() == "posted")
+        rollup_contract = bind(rollup.w3, "Rollup", rollup.deployment.rollup)
+        posted = rollup_contract.functions.batch(receipt["batch"]).call()
+        local = daemon.call("ratchet_getBatch", receipt["batch"])
+        assert "0x" + bytes(posted[0]).hex() == local["postRoot"]
+        rollup.anvil.rpc("evm_increaseTime", 61)
+        rollup.anvil.rpc("evm_mine")
+        wait_for(lambda: finality() == "final")
+        assert rollup_contract.functions.isFinal(receipt["batch"]).call()
         assert daemon.stop() == 0
