@@ -9,27 +9,31 @@ configs/devnet.toml and docs/sequencer.md):
 - ``[contracts] rollup``: the L1 rollup address, the domain's ``verifyingContract``
   (and the other addresses ``ratchet deploy`` wrote, served by ``ratchet_getConfig``);
 - ``[rpc] host, port``; ``[batch] max_transactions, max_interval_s``;
-- ``[l1] rpc, confirmations, poll_s, start_block`` and ``[contracts] bridge``: where the
-  inbox is followed from (without ``rpc`` the daemon runs without L1);
+- ``[l1] rpc, confirmations, poll_s, start_block`` and ``[contracts] bridge, dispute``:
+  where the inbox is followed from and games are watched (without ``rpc`` the daemon
+  runs without L1);
 - ``[storage] data_dir``; ``[genesis]``;
 - the sequencer's key: the environment variable ``RATCHET_SEQUENCER_KEY`` (0x-hex) or
   the file named by ``[sequencer] key_file``, never the config itself.
 
 With ``[l1] rpc`` set it also follows the L1 inbox (:mod:`.follower`) and posts every
-sealed batch with the sequencer's key (:mod:`.poster`), following it to final; receipts
-show that finality. Shutdown is graceful: the server stops taking requests, every
-acknowledged entry and sealed batch is already durable (nothing is acknowledged before),
-and the open batch stays open in the log and is reopened at the next start.
+sealed batch with the sequencer's key (:mod:`.poster`), following it to final (receipts
+show that finality), and defends its batches in the DisputeGame (:mod:`.defence`).
+
+Shutdown is graceful: the server stops taking requests, every acknowledged entry and
+sealed batch is already durable (nothing is acknowledged before), and the open batch
+stays open in the log and is reopened at the next start.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,6 +47,7 @@ from node.protocol.eip712 import Domain
 from node.protocol.genesis import Genesis
 from node.storage import LevelDB
 
+from .defence import Defence, DefenceMetrics
 from .engine import Sequencer
 from .follower import InboxFollower
 from .poster import Poster, PosterConfig, PosterError, PosterMetrics
@@ -150,6 +155,7 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
         raise ConfigError("l1.start_block must be a non-negative integer")
     if l1_rpc is not None:
         _address(contracts.get("bridge"), "contracts.bridge")
+        _address(contracts.get("dispute"), "contracts.dispute")
     return Settings(
         domain=Domain(chain_id, rollup),
         genesis=load_genesis(config, path),
@@ -193,6 +199,12 @@ class Node:
 
     def __init__(self, config: Settings, db: LevelDB) -> None:
         self.config = config
+        self.w3: Web3 | None = None
+        clock: Callable[[], float] = time.time
+        if config.l1_rpc is not None:
+            self.w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 10}))
+            self.l1_time = int(self.w3.eth.get_block("latest")["timestamp"])
+            clock = self._l1_clock
         started = time.monotonic()
         self.engine = Sequencer(
             db,
@@ -200,6 +212,7 @@ class Node:
             config.domain,
             config.key,
             max_batch_transactions=config.max_transactions,
+            clock=clock,
         )
         log.info(
             "engine ready",
@@ -212,10 +225,11 @@ class Node:
         self.problems: list[str] = []
         """What is wrong, for /health (empty: all is well)."""
         metrics = Metrics()
-        self.w3: Web3 | None = None
         self.poster: Poster | None = None
-        if config.l1_rpc is not None:
-            self.w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 10}))
+        self.defence: Defence | None = None
+        if self.w3 is not None:
+            l1_lock = asyncio.Lock()  # one sender of the key's transactions at a time
+            l1_metrics = PosterMetrics(metrics.registry)
             self.poster = Poster(
                 self.w3,
                 config.contracts["rollup"],
@@ -223,7 +237,25 @@ class Node:
                 db,
                 self.engine.batch,
                 config=PosterConfig(start_block=config.l1_start_block),
-                metrics=PosterMetrics(metrics.registry),
+                metrics=l1_metrics,
+                l1_lock=l1_lock,
+            )
+            poster = self.poster
+
+            def serial_of(index: int) -> int | None:
+                state = poster.status(index)
+                return state.serial if state is not None else None
+
+            self.defence = Defence(
+                self.w3,
+                config.contracts["dispute"],
+                config.key,
+                self.engine,
+                serial_of,
+                l1_lock=l1_lock,
+                metrics=DefenceMetrics(metrics.registry),
+                l1_metrics=l1_metrics,
+                poll_s=config.l1_poll_s,
             )
             wake = self.poster.wake
             self.engine.listeners.append(
@@ -238,6 +270,23 @@ class Node:
         }
         finality = self.poster.finality if self.poster is not None else None
         self.api = Api(self.engine, config.genesis, public, metrics=metrics, finality=finality)
+
+    def _l1_clock(self) -> float:
+        """The batch clock with L1: the latest L1 block's time. A batch's timestamp may not
+        be ahead of the block that posts it, and L1 only moves with its blocks."""
+        return self.l1_time
+
+    async def _follow_l1_time(self, stop: asyncio.Event) -> None:
+        assert self.w3 is not None
+        w3 = self.w3
+        while not stop.is_set():
+            try:
+                block = await asyncio.to_thread(w3.eth.get_block, "latest")
+                self.l1_time = max(self.l1_time, int(block["timestamp"]))
+            except Exception as exc:
+                log.warning("cannot read the L1 head: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.l1_poll_s)
 
     async def health(self) -> dict[str, Any]:
         """The /health body."""
@@ -254,6 +303,7 @@ class Node:
         the poster."""
         tasks = [asyncio.create_task(self._batch_timer())]
         if self.w3 is not None:
+            tasks.append(asyncio.create_task(self._follow_l1_time(stop)))
             reader = InboxReader(
                 self.w3,
                 self.config.contracts["bridge"],
@@ -264,6 +314,8 @@ class Node:
             tasks.append(asyncio.create_task(follower.run(stop)))
         if self.poster is not None:
             tasks.append(asyncio.create_task(post_batches(self.poster, stop, self.problems)))
+        if self.defence is not None:
+            tasks.append(asyncio.create_task(self.defence.run(stop)))
         return tasks
 
     async def _batch_timer(self) -> None:

@@ -47,6 +47,7 @@ from node.protocol.state import State
 from node.protocol.step import BatchContext, Outcome, Reason, Step, StepKind
 from node.protocol.stf import apply_step
 from node.protocol.transactions import Order, Receipt, decode_transaction
+from node.protocol.tree import OverlayNodeStore
 from node.storage import DBNodeStore, schema
 from node.storage.db import KeyValueDB
 
@@ -170,6 +171,10 @@ class Sequencer:
         Kept here, not derived from the head, which a group write moves in its thread."""
         self._pending_hashes: set[bytes] = set()
         """Hashes of those entries' transactions (a resend is refused, as when durable)."""
+        self.batch_starts: dict[int, int] = {}
+        """The sequence number of each batch's first step."""
+        self._roots: dict[int, list[bytes]] = {}
+        """trace_roots by batch index."""
         self.orders = OrderIndex()
         """Every order ever sequenced (rebuilt by the replay)."""
         self.owners: dict[bytes, int] = {}
@@ -205,6 +210,7 @@ class Sequencer:
                     self.inbox_next,
                     entry.sequence,
                 )
+                self.batch_starts[entry.batch] = entry.sequence
             if entry.index != self.open.steps or entry.timestamp != self.open.timestamp:
                 raise RecoveryError(f"log entry {entry.sequence} is out of place")
             outcome = apply_step(
@@ -293,6 +299,7 @@ class Sequencer:
                 self.inbox_next,
                 self._next_sequence(),
             )
+            self.batch_starts[batch.index] = batch.first_sequence
         return batch
 
     def _seal(self) -> Batch:
@@ -423,6 +430,40 @@ class Sequencer:
         await self.committer.drain()
         while self._records:
             await asyncio.shield(self._records[0])
+
+    def trace(self, index: int) -> tuple[Batch, list[Step]]:
+        """The closed batch ``index`` and its trace: its steps in order (inbox messages,
+        then transactions), from the log. KeyError if it is not closed."""
+        batch = self.batch(index)
+        if batch is None:
+            raise KeyError(f"batch {index} is not closed")
+        first = self.batch_starts[index]
+        steps = []
+        for sequence in range(
+            first, first + batch.inbox_end - batch.inbox_start + len(batch.transactions)
+        ):
+            entry = self.ledger.entry(sequence)
+            if entry is None or entry.batch != index:
+                raise KeyError(f"batch {index}'s step {sequence - first} is not durable yet")
+            steps.append(Step(entry.kind, entry.data))
+        return batch, steps
+
+    def trace_roots(self, index: int) -> list[bytes]:
+        """The state roots at every position of batch ``index``'s trace: ``roots[k]`` after
+        ``k`` steps (``roots[0]`` its parent root, the last its post root), by replaying it
+        over the stored state without writing to it. Cached."""
+        cached = self._roots.get(index)
+        if cached is not None:
+            return cached
+        batch, steps = self.trace(index)
+        state = State(OverlayNodeStore(self.state.store), batch.parent_root)
+        context = self._context(batch.timestamp)
+        roots = [batch.parent_root]
+        for step in steps:
+            apply_step(state, step, context)
+            roots.append(state.commit())
+        self._roots[index] = roots
+        return roots
 
     def batch(self, index: int) -> Batch | None:
         """The closed batch ``index``, or None."""

@@ -170,6 +170,7 @@ class Poster:
         config: PosterConfig | None = None,
         on_change: ChangeCallback | None = None,
         metrics: PosterMetrics | None = None,
+        l1_lock: asyncio.Lock | None = None,
     ) -> None:
         self.w3 = w3
         self.rollup: Contract = bind(w3, "Rollup", rollup_address)
@@ -180,7 +181,9 @@ class Poster:
         self.on_change = on_change
         self.metrics = metrics or default_metrics()
         self.l1 = L1Sender(w3, self.account, self.rollup.address, self.config.sender, self.metrics)
-        self._lock = asyncio.Lock()
+        self._lock = l1_lock or asyncio.Lock()
+        """Held for each tick: shared with every other sender of the key's transactions
+        (the dispute defence), whose nonces would otherwise collide with ours."""
         self._wakeup = asyncio.Event()
         self._loaded = False
         self._cursor = 0

@@ -4,6 +4,7 @@ are picked up from the inbox and credited, and a trader who deposited can trade.
 """
 
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,8 @@ start_block = {deployment.start_block}
             extra=extra,
         )
         text = config.read_text().replace(
-            "[contracts]\n", f'[contracts]\nbridge = "{deployment.bridge}"\n'
+            "[contracts]\n",
+            f'[contracts]\nbridge = "{deployment.bridge}"\ndispute = "{deployment.dispute_game}"\n',
         )
         config.write_text(text)
         yield Rollup(anvil, w3, deployment, config)
@@ -180,4 +182,59 @@ def test_deposits_are_credited_and_batches_posted_and_finalized(rollup: Rollup) 
         rollup.anvil.rpc("evm_mine")
         wait_for(lambda: finality() == "final")
         assert rollup_contract.functions.isFinal(receipt["batch"]).call()
+        assert daemon.stop() == 0
+
+
+def test_a_false_challenge_is_defeated_and_its_bond_collected(rollup: Rollup) -> None:
+    """A challenger disputes an honest batch and disagrees with every root the sequencer
+    bisects with; the daemon plays its trace down to one step, proves it on the one-step
+    executor, wins, and claims the challenger's bond."""
+    stake(rollup)
+    w3 = rollup.w3
+    game = bind(w3, "DisputeGame", rollup.deployment.dispute_game)
+    challenger = list(w3.eth.accounts)[3]
+    port_number = int(load_config(rollup.config, {})["rpc"]["port"])
+    with Daemon(rollup.config, SEQUENCER_KEY, port_number) as daemon:
+        for key in TRADERS:
+            deposit(rollup, key, 5_000_000)
+        wait_for(lambda: daemon.call("ratchet_getStatus")["inboxConsumed"] == 2)
+        receipts = [
+            daemon.call(
+                "ratchet_sendTransaction", signed(rollup, TRADERS[0], Transfer(1, 2, 1_000, n))
+            )
+            for n in range(1, 5)
+        ]
+        disputed = receipts[-1]["batch"]
+        wait_for(
+            lambda: (
+                daemon.call("ratchet_getReceipt", receipts[-1]["txHash"])["finality"] == "posted"
+            )
+        )
+        bond = game.functions.challengerBond().call()
+        tx = game.functions.challenge(disputed).transact({"from": challenger, "value": bond})
+        assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+        game_id = game.functions.gameCount().call() - 1
+
+        def resolved() -> bool:
+            state = game.functions.game(game_id).call()
+            if state[2] != 1:  # no longer open
+                return True
+            if state[3] == 1:  # the challenger's turn: disagree with the defender's root
+                move = game.functions.respond(game_id, False).transact({"from": challenger})
+                w3.eth.wait_for_transaction_receipt(move)
+            return False
+
+        wait_for(resolved, timeout=60)
+        assert game.functions.game(game_id).call()[2] == 2  # DefenderWon
+        sequencer = Account.from_key(SEQUENCER_KEY).address
+        wait_for(lambda: game.functions.credit(sequencer).call() == 0)
+        claims = game.events.CreditClaimed().get_logs(from_block=0)
+        assert [(c["args"]["account"], c["args"]["amount"]) for c in claims] == [(sequencer, bond)]
+        steps = game.events.GameOpened().get_logs(from_block=0)[0]["args"]["steps"]
+        bisections = game.events.Bisected().get_logs(from_block=0)
+        assert len(bisections) == steps.bit_length() - 1  # hi halves down to 1
+        proven = game.events.StepProven().get_logs(from_block=0)
+        assert [p["args"]["step"] for p in proven] == [0]
+        metrics = urllib.request.urlopen(daemon.url + "/metrics").read().decode()
+        assert 'ratchet_dispute_moves_total{kind="proveStep"} 1.0' in metrics
         assert daemon.stop() == 0
