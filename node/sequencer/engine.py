@@ -43,7 +43,7 @@ from node.protocol.eip712 import Domain
 from node.protocol.errors import WireError
 from node.protocol.genesis import Genesis, genesis_state
 from node.protocol.inbox import Deposit, decode_l1_message
-from node.protocol.state import State
+from node.protocol.state import Proof, State
 from node.protocol.step import BatchContext, Outcome, Reason, Step, StepKind
 from node.protocol.stf import apply_step
 from node.protocol.transactions import Order, Receipt, decode_transaction
@@ -177,6 +177,8 @@ class Sequencer:
         """trace_roots by batch index."""
         self.orders = OrderIndex()
         """Every order ever sequenced (rebuilt by the replay)."""
+        self.withdrawals: dict[int, int] = {}
+        """The batch that created each withdrawal record."""
         self.owners: dict[bytes, int] = {}
         """Account id of each owner address, from the deposits that registered them."""
         self._records: list[asyncio.Task[None]] = []
@@ -216,7 +218,7 @@ class Sequencer:
             outcome = apply_step(
                 self.state, Step(entry.kind, entry.data), self._context(entry.timestamp)
             )
-            self._track(entry.kind, entry.data, outcome)
+            self._track(entry.kind, entry.data, outcome, entry.batch)
             if entry.kind == StepKind.L1_MESSAGE:
                 self.open.inbox_end += 1
                 self.inbox_next += 1
@@ -237,10 +239,12 @@ class Sequencer:
             self.state.root.hex(),
         )
 
-    def _track(self, kind: StepKind, data: bytes, outcome: Outcome) -> None:
-        """Fold an applied step into the order and owner indexes."""
+    def _track(self, kind: StepKind, data: bytes, outcome: Outcome, batch: int) -> None:
+        """Fold an applied step into the order, owner and withdrawal indexes."""
         if not outcome.applied:
             return
+        if outcome.withdrawal_id is not None:
+            self.withdrawals[outcome.withdrawal_id] = batch
         raw = data
         if kind == StepKind.L1_MESSAGE:
             message = decode_l1_message(data)
@@ -378,7 +382,7 @@ class Sequencer:
         outcome = apply_step(self.state, Step(kind, data), self._context(batch.timestamp))
         if kind == StepKind.TRANSACTION and not outcome.applied:
             raise AdmissionError(outcome.reason, outcome.detail)
-        self._track(kind, data, outcome)
+        self._track(kind, data, outcome, batch.index)
         index = batch.steps
         sequence = self._next_sequence()
         signature = sign_digest(
@@ -464,6 +468,15 @@ class Sequencer:
             roots.append(state.commit())
         self._roots[index] = roots
         return roots
+
+    def prove_at(self, index: int, table: int, key: int) -> Proof:
+        """The proof of record ``key`` of ``table`` against closed batch ``index``'s post
+        root (tree nodes are content-addressed and kept, so any closed batch's state is
+        there). KeyError if the batch is not closed."""
+        batch = self.batch(index)
+        if batch is None:
+            raise KeyError(f"batch {index} is not closed")
+        return State(self.state.store, batch.post_root).prove(table, key)
 
     def batch(self, index: int) -> Batch | None:
         """The closed batch ``index``, or None."""

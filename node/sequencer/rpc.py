@@ -22,6 +22,7 @@ change), ``batches``.
 """
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -34,6 +35,7 @@ import aiohttp_rpc
 from aiohttp import web
 from aiohttp_rpc import errors as rpc_errors
 from aiohttp_rpc.server import JSONRPCServer, WSJSONRPCServer
+from hexbytes import HexBytes
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -41,10 +43,15 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from web3 import Web3
+from web3.contract import Contract
 
+from node.l1.artifacts import load_artifact
 from node.protocol.crypto import address_of
 from node.protocol.errors import WireError
 from node.protocol.genesis import Genesis
+from node.protocol.records import decode_withdrawal
+from node.protocol.state import TABLE_WITHDRAWALS
 from node.protocol.transactions import (
     SignedTransaction,
     eip712_types,
@@ -303,10 +310,29 @@ class Api:
         }
 
     async def ratchet_getWithdrawalProof(self, withdrawalId: Any) -> dict[str, Any]:  # noqa: N802, N803
-        parse_uint(withdrawalId, "withdrawalId", 40)
-        raise NotAvailableError(
-            data={"detail": "withdrawal proofs are served once batches are final"}
-        )
+        withdrawal_id = parse_uint(withdrawalId, "withdrawalId", 40)
+        batch = self.engine.withdrawals.get(withdrawal_id)
+        if batch is None:
+            raise NotFoundError(data={"what": "withdrawal", "withdrawalId": withdrawalId})
+        finality = self.finality(batch)
+        if finality != "final":
+            raise NotAvailableError(
+                data={"detail": f"its batch {batch} is {finality}: claimable once final"}
+            )
+        proof = self.engine.prove_at(batch, TABLE_WITHDRAWALS.id, withdrawal_id)
+        record = decode_withdrawal(proof.record)
+        recipient = hex0x(record.recipient)
+        args = [batch, withdrawal_id, record.account, recipient, record.amount, proof.siblings]
+        bridge = self.config.get("contracts", {}).get("bridge")
+        return {
+            "withdrawalId": str(withdrawal_id),
+            "batch": batch,
+            "account": record.account,
+            "recipient": recipient,
+            "amount": str(record.amount),
+            "siblings": [hex0x(s) for s in proof.siblings],
+            "l1Call": {"to": bridge, "data": hex0x(claim_calldata(args))},
+        }
 
     async def ratchet_subscribe(
         self, channel: Any, params: Any = None, *, rpc_request: aiohttp_rpc.JSONRPCRequest
@@ -417,6 +443,19 @@ class Api:
     def _send(self, socket: web.WebSocketResponse, text: str) -> None:
         task = asyncio.get_running_loop().create_task(socket.send_str(text))
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+
+@functools.cache
+def _bridge() -> type[Contract]:
+    """The Bridge's ABI, for encoding claims (no provider needed)."""
+    return Web3().eth.contract(abi=load_artifact("Bridge")["abi"])
+
+
+def claim_calldata(args: list[Any]) -> bytes:
+    """The calldata of ``Bridge.claimWithdrawal(batchIndex, withdrawalId, account,
+    recipient, amount, siblings)``."""
+    args = [*args[:3], Web3.to_checksum_address(args[3]), *args[4:]]
+    return bytes(HexBytes(_bridge().encode_abi("claimWithdrawal", args=args)))
 
 
 def methods(api: Api) -> list[aiohttp_rpc.JSONRPCMethod]:

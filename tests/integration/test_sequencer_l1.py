@@ -19,7 +19,13 @@ from node.l1.deploy import Deployment, bind, deploy_all, devnet_parameters
 from node.protocol.crypto import address_of, sign_digest
 from node.protocol.eip712 import Domain
 from node.protocol.genesis import genesis_state
-from node.protocol.transactions import Message, SignedTransaction, Transfer, encode_transaction
+from node.protocol.transactions import (
+    Message,
+    SignedTransaction,
+    Transfer,
+    Withdraw,
+    encode_transaction,
+)
 from node.protocol.tree import MemoryNodeStore
 from tests.integration.sequencer_env import Daemon, port, write_config
 from tests.stf_env import FEE_OWNER_KEY, ORACLE_KEY
@@ -168,6 +174,12 @@ def test_deposits_are_credited_and_batches_posted_and_finalized(rollup: Rollup) 
         assert (receipt["type"], receipt["finality"]) == ("Transfer", "soft")
         second = daemon.call("ratchet_getAccount", 2)
         assert second["collateral"] == "6000000"
+        recipient = list(rollup.w3.eth.accounts)[5]
+        withdraw = Withdraw(2, bytes.fromhex(recipient[2:]), 2_500_000, 1)
+        withdrawal = daemon.call("ratchet_sendTransaction", signed(rollup, TRADERS[1], withdraw))
+        withdrawal_id = withdrawal["outcome"]["withdrawalId"]
+        with pytest.raises(RuntimeError, match="-32012"):
+            daemon.call("ratchet_getWithdrawalProof", withdrawal_id)
 
         def finality() -> str:
             return str(daemon.call("ratchet_getReceipt", receipt["txHash"])["finality"])
@@ -182,6 +194,20 @@ def test_deposits_are_credited_and_batches_posted_and_finalized(rollup: Rollup) 
         rollup.anvil.rpc("evm_mine")
         wait_for(lambda: finality() == "final")
         assert rollup_contract.functions.isFinal(receipt["batch"]).call()
+        # the withdrawal's batch is final too: anyone sends the ready-made claim
+        wait_for(
+            lambda: daemon.call("ratchet_getReceipt", withdrawal["txHash"])["finality"] == "final"
+        )
+        claim = daemon.call("ratchet_getWithdrawalProof", withdrawal_id)
+        assert claim["l1Call"]["to"] == rollup.deployment.bridge
+        token = bind(rollup.w3, "TestToken", rollup.deployment.collateral)
+        before = token.functions.balanceOf(recipient).call()
+        call = claim["l1Call"]
+        sent = rollup.w3.eth.send_transaction(
+            {"from": list(rollup.w3.eth.accounts)[6], "to": call["to"], "data": call["data"]}
+        )
+        assert rollup.w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
+        assert token.functions.balanceOf(recipient).call() - before == 2_500_000
         assert daemon.stop() == 0
 
 
