@@ -50,6 +50,7 @@ from node.storage import LevelDB
 from .defence import Defence, DefenceMetrics
 from .engine import Sequencer
 from .follower import InboxFollower
+from .post_state import PostState, PostStatus
 from .poster import Poster, PosterConfig, PosterError, PosterMetrics
 from .rpc import Api, Metrics, application
 
@@ -227,6 +228,7 @@ class Node:
         metrics = Metrics()
         self.poster: Poster | None = None
         self.defence: Defence | None = None
+        self._recovery: asyncio.Task[None] | None = None
         if self.w3 is not None:
             l1_lock = asyncio.Lock()  # one sender of the key's transactions at a time
             l1_metrics = PosterMetrics(metrics.registry)
@@ -239,6 +241,7 @@ class Node:
                 config=PosterConfig(start_block=config.l1_start_block),
                 metrics=l1_metrics,
                 l1_lock=l1_lock,
+                on_change=self._on_post_change,
             )
             poster = self.poster
 
@@ -270,6 +273,36 @@ class Node:
         }
         finality = self.poster.finality if self.poster is not None else None
         self.api = Api(self.engine, config.genesis, public, metrics=metrics, finality=finality)
+
+    def _on_post_change(self, index: int, state: PostState) -> None:
+        """A batch's L1 status changed: a rejection starts the recovery (once)."""
+        if state.status is PostStatus.REJECTED and (
+            self._recovery is None or self._recovery.done()
+        ):
+            self._recovery = asyncio.get_running_loop().create_task(self._recover_from(index))
+
+    async def _recover_from(self, index: int) -> None:
+        """Batch ``index`` was proven wrong on L1 (it and every later batch are gone): revert
+        the engine to the last good root, repost from ``index``, and sequence the undone
+        steps again (their old receipts read ``rejected``; re-executed transactions get
+        new ones)."""
+        assert self.poster is not None
+        log.critical("batch %d was rejected on L1: reverting to the last good root", index)
+        try:
+            undone = await self.engine.revert(index)
+            await self.poster.resume_from(index)
+            again, dropped = await self.engine.reexecute(undone)
+        except Exception as exc:
+            log.exception("recovery from the rejection of batch %d failed", index)
+            self.problems.append(f"recovery from the rejection of batch {index} failed: {exc}")
+            return
+        log.warning(
+            "recovered from the rejection of batch %d: %d transactions again, %d dropped",
+            index,
+            again,
+            dropped,
+            extra={"batch": index, "again": again, "dropped": dropped},
+        )
 
     def _l1_clock(self) -> float:
         """The batch clock with L1: the latest L1 block's time. A batch's timestamp may not

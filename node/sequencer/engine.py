@@ -155,22 +155,39 @@ class Sequencer:
         self.key = key
         self.max_batch_transactions = max_batch_transactions
         self.clock = clock
+        self.genesis = genesis
         self.ledger = Ledger(db)
         self.committer = GroupCommitter(self.ledger)
-        self.state: State = genesis_state(genesis, DBNodeStore(db))
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        """Called with (channel, payload) for every receipt and closed batch."""
+        self._pending_hashes: set[bytes] = set()
+        """Hashes of entries handed to the committer and not durable yet (a resend is
+        refused, as when durable)."""
+        self._records: list[asyncio.Task[None]] = []
+        """Writes of sealed batches' records, in order, each after its entries."""
+        self._open_gate = asyncio.Event()
+        """Set while steps may be sequenced; cleared while a revert rebuilds the state."""
+        self._open_gate.set()
+        self.inbox_lock = asyncio.Lock()
+        """Held by whoever feeds inbox messages (the follower, a re-execution): one at a
+        time, in inbox order."""
+        self._reset()
+        if not 0 < max_batch_transactions <= MAX_BATCH_TRANSACTIONS:
+            raise ValueError(f"max_batch_transactions must be in 1..{MAX_BATCH_TRANSACTIONS}")
+        self._recover()
+
+    def _reset(self) -> None:
+        """The in-memory state of a fresh start at genesis (the log is then replayed)."""
+        self.state: State = genesis_state(self.genesis, DBNodeStore(self.db))
         self.genesis_root = self.state.root
         self.open: OpenBatch | None = None
         self.closed = 0
         """How many batches are closed (the next one to open has this index)."""
         self.inbox_next = 0
         """The next L1 inbox message to consume."""
-        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
-        """Called with (channel, payload) for every receipt and closed batch."""
         self.sequenced = 0
         """The next sequence number to hand out (the log's head once all are durable).
         Kept here, not derived from the head, which a group write moves in its thread."""
-        self._pending_hashes: set[bytes] = set()
-        """Hashes of those entries' transactions (a resend is refused, as when durable)."""
         self.batch_starts: dict[int, int] = {}
         """The sequence number of each batch's first step."""
         self._roots: dict[int, list[bytes]] = {}
@@ -181,13 +198,8 @@ class Sequencer:
         """The batch that created each withdrawal record."""
         self.owners: dict[bytes, int] = {}
         """Account id of each owner address, from the deposits that registered them."""
-        self._records: list[asyncio.Task[None]] = []
-        """Writes of sealed batches' records, in order, each after its entries."""
         self.last_timestamp = 0
         """The timestamp of the last closed batch: a new one never goes below it (L1 rule)."""
-        if not 0 < max_batch_transactions <= MAX_BATCH_TRANSACTIONS:
-            raise ValueError(f"max_batch_transactions must be in 1..{MAX_BATCH_TRANSACTIONS}")
-        self._recover()
 
     # recovery -------------------------------------------------------------------------
 
@@ -199,6 +211,8 @@ class Sequencer:
                 raise RecoveryError(f"batch record under the wrong key: 0x{key.hex()}")
             records[batch.index] = batch
         for entry in self.ledger.entries():
+            if self.ledger.doomed(entry):
+                continue  # a revert undid it (its batch was proven wrong on L1)
             if self.open is None or entry.batch != self.open.index:
                 if self.open is not None:
                     self._finish_replayed(records)
@@ -343,6 +357,7 @@ class Sequencer:
         Sequence the encoded transaction ``raw``; the signed receipt once it is durable.
         :class:`AdmissionError` (nothing sequenced) if the STF refuses it.
         """
+        await self._open_gate.wait()
         entry, receipt = self._sequence(StepKind.TRANSACTION, raw)
         await self._commit(entry)
         self._publish("receipts", receipt)
@@ -354,6 +369,7 @@ class Sequencer:
         forced transaction still counts). A batch's inbox messages precede its
         transactions, so an open batch that already has transactions is sealed first.
         """
+        await self._open_gate.wait()
         entry, receipt = self._sequence(StepKind.L1_MESSAGE, message)
         await self._commit(entry)
         return receipt
@@ -368,7 +384,7 @@ class Sequencer:
             tx_hash = tx.hash(self.domain)
             message: object = tx.message
             kind_name = type(message).__name__
-            if self.ledger.sequence_of(tx_hash) is not None or tx_hash in self._pending_hashes:
+            if self.ledger.contains(tx_hash) or tx_hash in self._pending_hashes:
                 raise AdmissionError(Reason.NONCE_USED, "this transaction is already sequenced")
         else:
             # two deposits can be byte-identical: the inbox position makes the hash unique
@@ -435,6 +451,57 @@ class Sequencer:
         while self._records:
             await asyncio.shield(self._records[0])
 
+    async def revert(self, to_batch: int) -> list[LogEntry]:
+        """
+        Undo batch ``to_batch`` and every later one (L1 proved ``to_batch`` wrong): stop
+        sequencing, wait until everything in flight is durable, place a revert marker
+        in the log (deleting the undone batches' records in the same write), and
+        rebuild the state by replaying the log, which now skips the undone entries. The
+        state is back at the last good root. Returns the undone entries, in order, for
+        :meth:`reexecute`. Their receipts read ``rejected`` from now on.
+        """
+        if not 0 <= to_batch < self.closed:
+            raise ValueError(f"batch {to_batch} is not a closed batch")
+        self._open_gate.clear()
+        try:
+            if self.open is not None and self.open.steps:
+                self._seal()
+            await self.flush()
+            first = self.batch_starts[to_batch]
+            undone = [e for e in self.ledger.entries(first) if not self.ledger.doomed(e)]
+            deleted = [schema.batch_key(i) for i in range(to_batch, self.closed)]
+            await asyncio.to_thread(self.ledger.revert, to_batch, deleted)
+            self._reset()
+            self._recover()
+        finally:
+            self._open_gate.set()
+        log.warning(
+            "reverted to batch %d: %d steps undone, root 0x%s",
+            to_batch,
+            len(undone),
+            self.state.root.hex(),
+            extra={"batch": to_batch, "undone": len(undone)},
+        )
+        return undone
+
+    async def reexecute(self, undone: list[LogEntry]) -> tuple[int, int]:
+        """Sequence the undone steps again, in their order: inbox messages (always) and
+        the transactions that still apply (the others stay ``rejected``). Returns how many
+        transactions were sequenced again and how many were dropped."""
+        again = dropped = 0
+        async with self.inbox_lock:
+            for entry in undone:
+                if entry.kind == StepKind.L1_MESSAGE:
+                    await self.submit_l1_message(entry.data)
+                    continue
+                try:
+                    await self.submit(entry.data)
+                    again += 1
+                except AdmissionError as exc:
+                    dropped += 1
+                    log.warning("0x%s no longer applies: %s", entry.tx_hash.hex(), exc)
+        return again, dropped
+
     def trace(self, index: int) -> tuple[Batch, list[Step]]:
         """The closed batch ``index`` and its trace: its steps in order (inbox messages,
         then transactions), from the log. KeyError if it is not closed."""
@@ -489,6 +556,8 @@ class Sequencer:
         if entry is None or not entry.receipt:
             return None
         value: dict[str, Any] = json.loads(entry.receipt)
+        if self.ledger.doomed(entry):
+            value["finality"] = "rejected"
         return value
 
     def _publish(self, channel: str, payload: dict[str, Any]) -> None:

@@ -40,10 +40,13 @@ class InboxFollower:
         """Read and sequence what is confirmed now; how many messages it sequenced."""
         start = self.engine.inbox_next
         messages = await asyncio.to_thread(self.reader.read, start, self.page)
-        for expected, message in enumerate(messages, start=start):
-            if message.index != expected or self.engine.inbox_next != expected:
-                raise InboxError(f"inbox message {message.index} out of order at {expected}")
-            await self.engine.submit_l1_message(message.data)
+        async with self.engine.inbox_lock:
+            for expected, message in enumerate(messages, start=start):
+                if self.engine.inbox_next != expected:
+                    return 0  # a re-execution consumed it meanwhile: read again
+                if message.index != expected:
+                    raise InboxError(f"inbox message {message.index} out of order at {expected}")
+                await self.engine.submit_l1_message(message.data)
         self.consumed += len(messages)
         if messages:
             log.info(

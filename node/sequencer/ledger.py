@@ -99,6 +99,25 @@ class Ledger:
         self.db = db
         raw = db.get(schema.HEAD_KEY)
         self._head = 0 if raw is None else int.from_bytes(raw, "big")
+        self.reverts: dict[int, int] = {
+            int.from_bytes(key[1:], "big"): int.from_bytes(value, "big")
+            for key, value in db.iterate(schema.REVERT_PREFIX)
+        }
+        """Revert markers: at sequence ``s``, the log reverts to batch ``reverts[s]``."""
+
+    def doomed(self, entry: LogEntry) -> bool:
+        """Whether a later revert marker undid ``entry``: it was in a batch at or after the
+        batch a revert placed after it goes back to (its receipt is ``rejected``)."""
+        return any(at > entry.sequence and entry.batch >= to for at, to in self.reverts.items())
+
+    def revert(self, to_batch: int, deleted: Sequence[bytes] = (), *, sync: bool = True) -> None:
+        """Place a revert marker at the head: every entry below it in batch ``to_batch`` or
+        later is undone (replays skip it, its transaction may be sequenced again). The
+        keys ``deleted`` (the undone batches' records) go in the same atomic write."""
+        ops: dict[bytes, bytes | None] = {key: None for key in deleted}
+        ops[schema.revert_key(self._head)] = schema.sequence_bytes(to_batch)
+        self.db.apply(ops, sync=sync)
+        self.reverts[self._head] = to_batch
 
     @property
     def head(self) -> int:
@@ -108,8 +127,9 @@ class Ledger:
     def append(self, entries: Sequence[LogEntry], *, sync: bool = True) -> None:
         """
         Write ``entries`` (which must continue the log without a gap, with hashes not
-        yet in it) and the new head atomically; durable when this returns if ``sync``.
-        Refused with :class:`LedgerError`, writing nothing, otherwise.
+        yet in it, or only in undone entries) and the new head atomically; durable when
+        this returns if ``sync``. Refused with :class:`LedgerError`, writing nothing,
+        otherwise.
         """
         if not entries:
             return
@@ -119,7 +139,7 @@ class Ledger:
             if entry.sequence != expected:
                 raise LedgerError(f"entry {entry.sequence} does not follow {expected - 1}")
             key = schema.tx_hash_key(entry.tx_hash)
-            if key in ops or self.db.get(key) is not None:
+            if key in ops or self.contains(entry.tx_hash):
                 raise LedgerError(f"transaction 0x{entry.tx_hash.hex()} is already in the log")
             ops[schema.log_key(entry.sequence)] = entry.encode()
             ops[key] = schema.sequence_bytes(entry.sequence)
@@ -127,6 +147,11 @@ class Ledger:
         ops[schema.HEAD_KEY] = schema.sequence_bytes(expected)
         self.db.apply(ops, sync=sync)
         self._head = expected
+
+    def contains(self, tx_hash: bytes) -> bool:
+        """Whether ``tx_hash`` is in the log and not undone by a revert."""
+        found = self.by_hash(tx_hash)
+        return found is not None and not self.doomed(found)
 
     def entry(self, sequence: int) -> LogEntry | None:
         """The entry at ``sequence``, or None past the head."""

@@ -249,6 +249,25 @@ class Poster:
                 for waiter in waiters:
                     waiter.cancel()
 
+    async def resume_from(self, index: int) -> None:
+        """After the engine has undone batch ``index`` and later ones (they were rejected):
+        forget their posting states and post again from ``index`` (the engine's new
+        batches there, which L1 will give new serials)."""
+        async with self._lock:
+            stale = await asyncio.to_thread(lambda: list(self._stored()))
+            keys: dict[bytes, bytes | None] = {
+                schema.post_key(s.index): None for s in stale if s.index >= index
+            }
+            await asyncio.to_thread(self.db.apply, keys, sync=True)
+            for key in list(self._unfinal):
+                if key >= index:
+                    del self._unfinal[key]
+            self._cursor = min(self._cursor, index)
+            if self._halted is not None and self._halted >= index:
+                self._halted = None
+        logger.warning("posting resumes at batch %d", index, extra={"batch": index})
+        self.wake()
+
     async def tick(self) -> None:
         """One round: follow the posted batches (rejection, finality, ``finalize``), then
         post every closed batch that is next in line, each until it is mined."""

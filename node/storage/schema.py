@@ -13,6 +13,7 @@ kind. New kinds get the next free prefix and a line in this table.
 | 0x04   | name (ASCII)              | a ledger head or setting (``HEAD_KEY``) |
 | 0x05   | batch index (8)           | a closed batch and its first sequence   |
 | 0x06   | batch index (8)           | its L1 posting state (sequencer.poster) |
+| 0x07   | sequence (8)              | revert marker: batch index (8) undone   |
 
 Big-endian sequence numbers make LevelDB's key order the log's order.
 """
@@ -77,3 +78,12 @@ def batch_key(index: int) -> bytes:
 def post_key(index: int) -> bytes:
     """Key of the posting state of batch ``index``."""
     return POST_PREFIX + sequence_bytes(index)
+
+
+REVERT_PREFIX: Final = b"\x07"
+"""Revert markers of the sequencer's log (a batch proven wrong on L1), by sequence."""
+
+
+def revert_key(sequence: int) -> bytes:
+    """Key of the revert marker placed before log entry ``sequence``."""
+    return REVERT_PREFIX + sequence_bytes(sequence)

@@ -201,3 +201,55 @@ def test_batches_close_by_count_and_the_state_replays_after_reopen(tmp_path: Pat
             assert len(fourth.transactions) == 3
 
     asyncio.run(second_run())
+
+
+def test_revert_undoes_batches_and_reexecution_sequences_them_again(tmp_path: Path) -> None:
+    """Reverting to batch 1 puts the state back at batch 0's post root and undoes the later
+    steps, whose receipts now read rejected; re-executing them reseals the same
+    transactions with new receipts, except one that no longer applies (its nonce was
+    taken meanwhile), which stays rejected. A reopen replays to the same state."""
+    keys = [key_of(i) for i in range(1, 3)]
+
+    async def run() -> tuple[bytes, dict[str, Any]]:
+        db, engine = open_engine(tmp_path / "db", max_batch_transactions=2)
+        with db:
+            await fund(engine, *keys)
+            sent = [
+                await engine.submit(signed(keys[0], Transfer(1, 2, 10, nonce)))
+                for nonce in range(1, 6)
+            ]
+            await engine.close_batch()
+            assert engine.closed == 3  # [2 deposits + 2], [2], [1]
+            first = engine.batch(0)
+            assert first is not None
+            undone = await engine.revert(1)
+            assert engine.state.root == first.post_root
+            assert (engine.closed, engine.inbox_next) == (1, 2)
+            assert len(undone) == 3
+            for receipt in sent[2:]:
+                old = engine.receipt(bytes.fromhex(receipt["txHash"][2:]))
+                assert old is not None and old["finality"] == "rejected"
+            # meanwhile account 1 uses nonce 5 for another transfer: the undone one fails
+            await engine.submit(signed(keys[0], Transfer(1, 2, 7, 5)))
+            again, dropped = await engine.reexecute(undone)
+            assert (again, dropped) == (2, 1)
+            renewed = engine.receipt(bytes.fromhex(sent[2]["txHash"][2:]))
+            assert renewed is not None and "finality" not in renewed
+            assert (renewed["batch"], renewed["sequence"]) != (
+                sent[2]["batch"],
+                sent[2]["sequence"],
+            )
+            lost = engine.receipt(bytes.fromhex(sent[4]["txHash"][2:]))
+            assert lost is not None and lost["finality"] == "rejected"
+            await engine.close_batch()
+            return engine.state.commit(), renewed
+
+    root, renewed = asyncio.run(run())
+
+    async def reopen() -> None:
+        db, engine = open_engine(tmp_path / "db", max_batch_transactions=2)
+        with db:
+            assert engine.state.root == root
+            assert engine.receipt(bytes.fromhex(renewed["txHash"][2:])) == renewed
+
+    asyncio.run(reopen())
