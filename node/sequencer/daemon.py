@@ -329,6 +329,7 @@ class Node:
             "sequence": self.engine.ledger.head,
             "closedBatches": self.engine.closed,
             "postingHaltedAt": self.poster.halted_at if self.poster is not None else None,
+            "postingBlocked": self.poster.blocked if self.poster is not None else None,
         }
 
     def workers(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:

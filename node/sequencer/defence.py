@@ -254,7 +254,7 @@ class Defence:
         step = steps[position]
         pre_root = self.engine.trace_roots(index)[position]
         context = BatchContext(batch.timestamp, self.engine.domain)
-        store = OverlayNodeStore(self.engine.state.store)
+        store = OverlayNodeStore(self.engine.trace_store(index))
         _, witness, _ = prove_step(store, pre_root, step, context)
         proof: list[bytes] = []
         if step.kind == StepKind.TRANSACTION:

@@ -47,7 +47,7 @@ from node.protocol.state import Proof, State
 from node.protocol.step import BatchContext, Outcome, Reason, Step, StepKind
 from node.protocol.stf import apply_step
 from node.protocol.transactions import Order, Receipt, decode_transaction
-from node.protocol.tree import OverlayNodeStore
+from node.protocol.tree import NodeStore, OverlayNodeStore
 from node.storage import DBNodeStore, schema
 from node.storage.db import KeyValueDB
 
@@ -190,8 +190,8 @@ class Sequencer:
         Kept here, not derived from the head, which a group write moves in its thread."""
         self.batch_starts: dict[int, int] = {}
         """The sequence number of each batch's first step."""
-        self._roots: dict[int, list[bytes]] = {}
-        """trace_roots by batch index."""
+        self._roots: dict[int, tuple[list[bytes], NodeStore]] = {}
+        """trace_roots (and the nodes of their states) by batch index."""
         self.orders = OrderIndex()
         """Every order ever sequenced (rebuilt by the replay)."""
         self.withdrawals: dict[int, int] = {}
@@ -523,18 +523,28 @@ class Sequencer:
         """The state roots at every position of batch ``index``'s trace: ``roots[k]`` after
         ``k`` steps (``roots[0]`` its parent root, the last its post root), by replaying it
         over the stored state without writing to it. Cached."""
+        return self._replayed(index)[0]
+
+    def trace_store(self, index: int) -> NodeStore:
+        """A node store holding every intermediate state of batch ``index``'s trace (the
+        stored state plus the replay's nodes, kept in memory): a witness can be built from
+        any of :meth:`trace_roots`."""
+        return self._replayed(index)[1]
+
+    def _replayed(self, index: int) -> tuple[list[bytes], NodeStore]:
         cached = self._roots.get(index)
         if cached is not None:
             return cached
         batch, steps = self.trace(index)
-        state = State(OverlayNodeStore(self.state.store), batch.parent_root)
+        store = OverlayNodeStore(self.state.store)
+        state = State(store, batch.parent_root)
         context = self._context(batch.timestamp)
         roots = [batch.parent_root]
         for step in steps:
             apply_step(state, step, context)
             roots.append(state.commit())
-        self._roots[index] = roots
-        return roots
+        self._roots[index] = (roots, store)
+        return roots, store
 
     def prove_at(self, index: int, table: int, key: int) -> Proof:
         """The proof of record ``key`` of ``table`` against closed batch ``index``'s post

@@ -188,6 +188,8 @@ class Poster:
         self._loaded = False
         self._cursor = 0
         self._halted: int | None = None
+        self.blocked: str | None = None
+        """Why posting is waiting on an operator (e.g. the stake), or None."""
         self._unfinal: dict[int, PostState] = {}
         self._window = 0
 
@@ -496,6 +498,11 @@ class Poster:
             return False
         if reason.name == "WrongIndex" or (mined and reason.name == "NotReproducible"):
             return False
+        if reason.name == "InsufficientStake":
+            # an operator's move (after a rejection the stake is gone): wait for it
+            self.blocked = f"batch {index} waits for the sequencer's stake ({reason})"
+            logger.error(self.blocked, extra={"batch": index})
+            return False
         if reason.name == "InvalidTimestamp":
             timestamp, low, high = (reason.arg(n) for n in ("timestamp", "min", "max"))
             assert isinstance(timestamp, int) and isinstance(low, int) and isinstance(high, int)
@@ -505,6 +512,7 @@ class Poster:
         raise PostingError(index, f"L1 refuses postBatch with {reason}", reason)
 
     async def _mined(self, state: PostState, receipt: TxReceipt) -> None:
+        self.blocked = None
         logs = self.rollup.events.BatchPosted().process_receipt(receipt, errors=DISCARD)
         (event,) = [log for log in logs if log["args"]["index"] == state.index]
         number = receipt["blockNumber"]

@@ -75,7 +75,15 @@ markets = "markets.toml"
 class Daemon:
     """One ``ratchet sequencer`` process."""
 
-    def __init__(self, config: Path, key: bytes, port: int) -> None:
+    def __init__(
+        self,
+        config: Path,
+        key: bytes,
+        port: int,
+        module: tuple[str, ...] = ("node.cli", "sequencer"),
+    ) -> None:
+        self.module = module
+        """The module to run and its leading arguments (a rogue one in some tests)."""
         self.config = config
         self.key = key
         self.port = port
@@ -87,7 +95,7 @@ class Daemon:
         env = {**os.environ, "RATCHET_SEQUENCER_KEY": "0x" + self.key.hex()}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "sequencer", "--config", str(self.config)],
+                [sys.executable, "-m", *self.module, "--config", str(self.config)],
                 cwd=REPO,
                 env=env,
                 stdout=log,

@@ -264,3 +264,73 @@ def test_a_false_challenge_is_defeated_and_its_bond_collected(rollup: Rollup) ->
         metrics = urllib.request.urlopen(daemon.url + "/metrics").read().decode()
         assert 'ratchet_dispute_moves_total{kind="proveStep"} 1.0' in metrics
         assert daemon.stop() == 0
+
+
+def test_a_wrong_root_is_rejected_and_the_batch_reposted_honestly(rollup: Rollup) -> None:
+    """A (test-only) rogue daemon posts a wrong root for its first batch of transactions.
+    A challenger agrees with every intermediate root (they are honest) down to the last
+    step, whose proof shows the posted root wrong: L1 rejects the batch and pays the
+    challenger. The daemon reverts to the last good root, and once the operator has
+    staked again it reposts the same transactions honestly; the old receipts read
+    rejected until the new ones replace them, and the new batch becomes final."""
+    stake(rollup)
+    w3 = rollup.w3
+    game = bind(w3, "DisputeGame", rollup.deployment.dispute_game)
+    rollup_contract = bind(w3, "Rollup", rollup.deployment.rollup)
+    challenger = list(w3.eth.accounts)[3]
+    port_number = int(load_config(rollup.config, {})["rpc"]["port"])
+    rogue = ("tests.integration.rogue_sequencer",)
+    with Daemon(rollup.config, SEQUENCER_KEY, port_number, module=rogue) as daemon:
+        for key in TRADERS:
+            deposit(rollup, key, 5_000_000)
+        wait_for(lambda: daemon.call("ratchet_getStatus")["inboxConsumed"] == 2)
+        sent = [
+            daemon.call(
+                "ratchet_sendTransaction", signed(rollup, TRADERS[0], Transfer(1, 2, 1_000, n))
+            )
+            for n in range(1, 4)
+        ]
+        tx_hash = sent[-1]["txHash"]
+        rogue_batch = daemon.call("ratchet_getReceipt", sent[0]["txHash"])["batch"]
+        wait_for(lambda: daemon.call("ratchet_getReceipt", tx_hash)["finality"] == "posted")
+        serial = rollup_contract.functions.batch(rogue_batch).call()[6]
+        bond = game.functions.challengerBond().call()
+        tx = game.functions.challenge(rogue_batch).transact({"from": challenger, "value": bond})
+        assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+        game_id = game.functions.gameCount().call() - 1
+
+        def resolved() -> bool:
+            state = game.functions.game(game_id).call()
+            if state[2] != 1:
+                return True
+            if state[3] == 1:  # the challenger's turn: the defender's roots are honest
+                move = game.functions.respond(game_id, True).transact({"from": challenger})
+                w3.eth.wait_for_transaction_receipt(move)
+            return False
+
+        wait_for(resolved, timeout=60)
+        assert game.functions.game(game_id).call()[2] == 3  # ChallengerWon
+        assert rollup_contract.functions.nextIndex().call() == rogue_batch
+        bond_stake = rollup_contract.functions.sequencerBond().call()
+        assert rollup_contract.functions.credit(challenger).call() == bond_stake // 2
+        # the daemon reverted: the receipts of the rejected batch read rejected
+        wait_for(
+            lambda: (
+                daemon.call("ratchet_getReceipt", tx_hash)["finality"]
+                in ("rejected", "soft", "posted")
+            )
+        )
+        stake(rollup)  # the rejection took the stake: the operator stakes again
+        wait_for(lambda: rollup_contract.functions.nextIndex().call() > rogue_batch)
+        reposted = rollup_contract.functions.batch(rogue_batch).call()
+        assert reposted[6] != serial
+        local = daemon.call("ratchet_getBatch", rogue_batch)
+        assert "0x" + bytes(reposted[0]).hex() == local["postRoot"]
+        renewed = [daemon.call("ratchet_getReceipt", r["txHash"]) for r in sent]
+        assert all(r["batch"] == rogue_batch for r in renewed)
+        assert [r["sequence"] for r in renewed] != [r["sequence"] for r in sent]
+        rollup.anvil.rpc("evm_increaseTime", 61)
+        rollup.anvil.rpc("evm_mine")
+        wait_for(lambda: daemon.call("ratchet_getReceipt", tx_hash)["finality"] == "final")
+        assert daemon.call("ratchet_getAccount", 2)["collateral"] == str(5_000_000 + 3_000)
+        assert daemon.stop() == 0
