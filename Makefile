@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: help install devnet test test-slow lint typecheck contracts bench gas fuzz vectors clean
+.PHONY: help install devnet test test-slow lint typecheck contracts bench gas fuzz soak vectors clean
 
 help:
 	@echo "make devnet     start a local Ratchet devnet (not available yet)"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench      run the benchmarks in bench/ (JSON on stdout)"
 	@echo "make gas        L1 gas report: posting, dispute moves, one-step proofs (JSON)"
 	@echo "make fuzz       differential fuzz, Python STF vs OneStepExecutor, 100,000 steps"
+	@echo "make soak       100 SIGKILLs of the sequencer under load; no receipt may be lost"
 	@echo "make vectors    regenerate the committed test vectors in tests/vectors/"
 
 install: $(PY_STAMP) $(NPM_STAMP)
@@ -69,6 +70,11 @@ gas: install
 FUZZ_STEPS ?= 100000
 fuzz: install
 	$(PY) -m tests.differential.fuzz --steps $(FUZZ_STEPS)
+
+# On demand: 100 SIGKILLs of the sequencer under load, each restart checked.
+SOAK_KILLS ?= 100
+soak: install
+	RATCHET_SOAK_KILLS=$(SOAK_KILLS) $(VENV)/bin/pytest -m slow -s tests/integration/test_sequencer_crash.py
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis

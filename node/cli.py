@@ -1,7 +1,9 @@
 """The ``ratchet`` command line."""
 
 import argparse
+import json
 import sys
+import urllib.request
 from collections.abc import Sequence
 
 from . import __version__
@@ -36,6 +38,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def status(url: str) -> int:
+    """``ratchet status``: the sequencer's heads and open disputes, from its JSON-RPC."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ratchet_getStatus", "params": []})
+    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            answer = json.load(reply)
+    except (OSError, ValueError) as exc:
+        print(f"ratchet status: cannot reach {url}: {exc}", file=sys.stderr)
+        return 1
+    if "error" in answer:
+        print(f"ratchet status: {answer['error']}", file=sys.stderr)
+        return 1
+    result = answer["result"]
+    print(f"soft:    batch {result['soft']['batch']} (sequence {result['sequence']})")
+    if "posted" in result:
+        print(f"posted:  {result['posted']} batches")
+        print(f"final:   {result['final']} batches")
+        print(f"L1 time: {result['l1Time']}")
+        disputes = result["openDisputes"]
+        print(f"open disputes: {len(disputes)}")
+        for game in disputes:
+            print(
+                f"  game {game['game']} on batch {game['batch']}: range [{game['lo']}, "
+                f"{game['hi']}], {game['turn']} to move"
+            )
+    else:
+        print("L1: not configured")
+    print(f"root:    {result['root']}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ratchet`` console script."""
     parser = build_parser()
@@ -47,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .sequencer.daemon import main as sequencer_main  # noqa: PLC0415 - heavy imports
 
         return sequencer_main(args.config)
+    if args.command == "status":
+        return status(args.rpc)
     print(
         f"ratchet {args.command}: not available yet in this version ({__version__})",
         file=sys.stderr,

@@ -272,7 +272,26 @@ class Node:
             "batchIntervalS": config.max_interval_s,
         }
         finality = self.poster.finality if self.poster is not None else None
-        self.api = Api(self.engine, config.genesis, public, metrics=metrics, finality=finality)
+        self.api = Api(
+            self.engine,
+            config.genesis,
+            public,
+            metrics=metrics,
+            finality=finality,
+            heads=self.heads,
+        )
+
+    def heads(self) -> dict[str, Any]:
+        """The L1 heads for ``ratchet_getStatus``: batches posted and final (counts),
+        the open disputes on our batches, the L1 time."""
+        if self.poster is None or self.defence is None:
+            return {}
+        return {
+            "posted": self.poster.next_index,
+            "final": self.poster.finalized,
+            "openDisputes": self.defence.open_games(),
+            "l1Time": self.l1_time,
+        }
 
     def _on_post_change(self, index: int, state: PostState) -> None:
         """A batch's L1 status changed: a rejection starts the recovery (once)."""

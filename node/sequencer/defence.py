@@ -191,6 +191,20 @@ class Defence:
         self._next_game = 0
         self._open: dict[int, Game] = {}
 
+    def open_games(self) -> list[dict[str, object]]:
+        """The games open on our batches, as ``ratchet_getStatus`` shows them."""
+        return [
+            {
+                "game": g.id,
+                "batch": g.batch_index,
+                "challenger": g.challenger,
+                "lo": g.lo,
+                "hi": g.hi,
+                "turn": g.turn.name.lower(),
+            }
+            for g in self._open.values()
+        ]
+
     async def _view(self, name: str, *args: object) -> object:
         function = getattr(self.game_contract.functions, name)
         return await self.l1.call(name, lambda: function(*args).call())
@@ -219,6 +233,7 @@ class Defence:
                 self.metrics.resolved.labels("won" if won else game.status.name.lower()).inc()
                 log.info("game %d ended: %s", game_id, game.status.name, extra={"game": game_id})
                 continue
+            self._open[game_id] = game
             for move in defender_moves(game, now):
                 await self._play(game, move)
         self.metrics.open.set(len(self._open))

@@ -347,7 +347,15 @@ class Sequencer:
         await asyncio.to_thread(
             self.db.put, schema.batch_key(record.index), encode_batch(record), sync=True
         )
-        self._publish("batches", {"index": record.index, "postRoot": "0x" + record.post_root.hex()})
+        self._publish(
+            "batches",
+            {
+                "index": record.index,
+                "postRoot": "0x" + record.post_root.hex(),
+                "inboxMessages": record.inbox_end - record.inbox_start,
+                "transactions": len(record.transactions),
+            },
+        )
 
     def _next_sequence(self) -> int:
         return self.sequenced

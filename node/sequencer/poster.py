@@ -188,6 +188,8 @@ class Poster:
         self._loaded = False
         self._cursor = 0
         self._halted: int | None = None
+        self.finalized = 0
+        """Rollup.finalizedCount() as last seen: batches below it are final."""
         self.blocked: str | None = None
         """Why posting is waiting on an operator (e.g. the stake), or None."""
         self._unfinal: dict[int, PostState] = {}
@@ -591,6 +593,7 @@ class Poster:
         self._halted = lost.index
 
     async def _mark_final(self, finalized: int) -> None:
+        self.finalized = max(self.finalized, finalized)
         for index in sorted(i for i in self._unfinal if i < finalized):
             await self._store(replace(self._unfinal[index], status=PostStatus.FINAL))
             logger.info("batch %d is final", index, extra={"batch": index})

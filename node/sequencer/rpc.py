@@ -168,6 +168,12 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.batch_transactions = Histogram(
+            "ratchet_batch_transactions",
+            "Transactions per sealed batch",
+            buckets=(1, 10, 50, 100, 500, 1000, 4096, 16384, 65536),
+            registry=self.registry,
+        )
         self.receipt_latency = Histogram(
             "ratchet_receipt_latency_seconds",
             "From a transaction's arrival to its durable, signed receipt",
@@ -187,6 +193,7 @@ class Api:
         *,
         metrics: Metrics | None = None,
         finality: Callable[[int], str] | None = None,
+        heads: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.engine = engine
         self.genesis = genesis
@@ -194,6 +201,8 @@ class Api:
         self.metrics = metrics or Metrics()
         self.finality = finality or (lambda batch: "soft")
         """The finality of a batch: soft | posted | final | rejected (the poster's view)."""
+        self.heads = heads or dict
+        """The L1 side of ``ratchet_getStatus``: posted and final heads, open disputes."""
         self.subscriptions: dict[str, Subscription] = {}
         self._ids = itertools.count(1)
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
@@ -307,6 +316,7 @@ class Api:
             "closedBatches": engine.closed,
             "root": hex0x(engine.state.commit()),
             "inboxConsumed": engine.inbox_next,
+            **self.heads(),
         }
 
     async def ratchet_getWithdrawalProof(self, withdrawalId: Any) -> dict[str, Any]:  # noqa: N802, N803
@@ -382,7 +392,9 @@ class Api:
         return self.engine.owners.get(owner)
 
     def _on_event(self, channel: str, payload: dict[str, Any]) -> None:
-        """Fan an engine event out to the matching subscriptions."""
+        """Count an engine event, and fan it out to the matching subscriptions."""
+        if channel == "batches":
+            self.metrics.batch_transactions.observe(payload.get("transactions", 0))
         for subscription in list(self.subscriptions.values()):
             if subscription.socket.closed:
                 del self.subscriptions[subscription.id]

@@ -3,6 +3,8 @@
 are picked up from the inbox and credited, and a trader who deposited can trade.
 """
 
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -208,6 +210,31 @@ def test_deposits_are_credited_and_batches_posted_and_finalized(rollup: Rollup) 
         )
         assert rollup.w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
         assert token.functions.balanceOf(recipient).call() - before == 2_500_000
+        status = daemon.call("ratchet_getStatus")
+        assert status["final"] > withdrawal["batch"] and status["posted"] >= status["final"]
+        assert status["openDisputes"] == []
+        shown = subprocess.run(
+            [sys.executable, "-m", "node.cli", "status", "--rpc", daemon.url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert f"final:   {status['final']} batches" in shown
+        assert "open disputes: 0" in shown
+        with pytest.raises(RuntimeError, match="NONCE_USED"):
+            daemon.call("ratchet_sendTransaction", signed(rollup, TRADERS[0], Transfer(1, 2, 1, 1)))
+        metrics = urllib.request.urlopen(daemon.url + "/metrics").read().decode()
+        for line in (
+            'ratchet_transactions_admitted_total{type="Transfer"} 1.0',
+            'ratchet_transactions_admitted_total{type="Withdraw"} 1.0',
+            'ratchet_transactions_rejected_total{reason="NONCE_USED"} 1.0',
+            "ratchet_receipt_latency_seconds_count 2.0",
+            "ratchet_batches_posted_total",
+            'ratchet_l1_gas_spent_total{function="postBatch"}',
+            'ratchet_l1_gas_spent_total{function="finalize"}',
+            "ratchet_batch_transactions_count",
+        ):
+            assert line in metrics, line
         assert daemon.stop() == 0
 
 
