@@ -66,6 +66,10 @@ class AdmissionError(Exception):
         self.detail = detail
 
 
+class InboxMovedError(Exception):
+    """An inbox message was handed in for a position that is no longer next."""
+
+
 class RecoveryError(Exception):
     """The log does not replay to what the closed batches recorded."""
 
@@ -371,13 +375,18 @@ class Sequencer:
         self._publish("receipts", receipt)
         return receipt
 
-    async def submit_l1_message(self, message: bytes) -> dict[str, Any]:
+    async def submit_l1_message(self, message: bytes, index: int | None = None) -> dict[str, Any]:
         """
         Sequence the next L1 inbox message: a step whatever the STF says of it (a rejected
         forced transaction still counts). A batch's inbox messages precede its
         transactions, so an open batch that already has transactions is sealed first.
+        With ``index`` (the message's inbox position), :class:`InboxMovedError` if that is no
+        longer the next position (the engine was reverted meanwhile).
         """
         await self._open_gate.wait()
+        if index is not None and index != self.inbox_next:
+            # the inbox position moved while this waited (a revert): the caller reads again
+            raise InboxMovedError(f"inbox message {index} is not next ({self.inbox_next} is)")
         entry, receipt = self._sequence(StepKind.L1_MESSAGE, message)
         await self._commit(entry)
         return receipt

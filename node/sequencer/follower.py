@@ -18,7 +18,7 @@ import logging
 
 from node.l1.inbox_reader import InboxError, InboxReader
 
-from .engine import Sequencer
+from .engine import InboxMovedError, Sequencer
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,10 @@ class InboxFollower:
                     return 0  # a re-execution consumed it meanwhile: read again
                 if message.index != expected:
                     raise InboxError(f"inbox message {message.index} out of order at {expected}")
-                await self.engine.submit_l1_message(message.data)
+                try:
+                    await self.engine.submit_l1_message(message.data, message.index)
+                except InboxMovedError:
+                    return 0  # reverted meanwhile: read again from the new position
         self.consumed += len(messages)
         if messages:
             log.info(

@@ -23,7 +23,7 @@ from node.protocol.transactions import (
     Transfer,
     encode_transaction,
 )
-from node.sequencer.engine import AdmissionError, Sequencer
+from node.sequencer.engine import AdmissionError, InboxMovedError, Sequencer
 from node.storage import LevelDB
 from tests.stf_env import BTC, DOMAIN, GENESIS, ORACLE_KEY, START_TIME, USD, btc, sats
 from tests.stf_env import test_key as key_of
@@ -253,3 +253,20 @@ def test_revert_undoes_batches_and_reexecution_sequences_them_again(tmp_path: Pa
             assert engine.receipt(bytes.fromhex(renewed["txHash"][2:])) == renewed
 
     asyncio.run(reopen())
+
+
+def test_an_inbox_message_for_a_stale_position_is_refused(tmp_path: Path) -> None:
+    """The follower names the inbox position it read a message at; if the engine's next
+    position moved (a revert while it waited), the message is refused, not misplaced."""
+
+    async def run() -> None:
+        db, engine = open_engine(tmp_path / "db")
+        with db:
+            message = encode_l1_message(Deposit(address_of(key_of(1)), 1, 5))
+            await engine.submit_l1_message(message, 0)
+            with pytest.raises(InboxMovedError):
+                await engine.submit_l1_message(message, 0)
+            await engine.submit_l1_message(message, 1)
+            assert engine.inbox_next == 2
+
+    asyncio.run(run())
