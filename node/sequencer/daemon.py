@@ -27,6 +27,7 @@ stays open in the log and is reopened at the next start.
 
 import asyncio
 import contextlib
+import faulthandler
 import json
 import logging
 import os
@@ -374,7 +375,13 @@ class Node:
     async def _batch_timer(self) -> None:
         while True:
             await asyncio.sleep(self.config.max_interval_s)
-            await self.engine.close_batch()
+            try:
+                await self.engine.close_batch()
+            except Exception:
+                # a batch record could not be written: as for the log, stop (exit 1)
+                log.critical("sealing a batch failed", exc_info=True)
+                self.engine.committer.failed.set()
+                return
 
 
 async def serve(config: Settings, *, ready: asyncio.Event | None = None) -> int:
@@ -425,6 +432,8 @@ async def post_batches(poster: Poster, stop: asyncio.Event, problems: list[str])
 
 def main(config_path: str) -> int:
     """Entry point of ``ratchet sequencer``."""
+    # `kill -USR1 <pid>` dumps every thread's stack to stderr: for a daemon that seems stuck
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)

@@ -70,6 +70,10 @@ class InboxMovedError(Exception):
     """An inbox message was handed in for a position that is no longer next."""
 
 
+class RecordWriteError(Exception):
+    """A sealed batch's record could not be written: the sequencer must stop."""
+
+
 class RecoveryError(Exception):
     """The log does not replay to what the closed batches recorded."""
 
@@ -342,8 +346,7 @@ class Sequencer:
         self.closed += 1
         self.last_timestamp = batch.timestamp
         written = asyncio.get_running_loop().create_task(self._write_record(record))
-        self._records.append(written)
-        written.add_done_callback(self._records.remove)
+        self._records = [*self._prune_records(), written]
         return record
 
     async def _write_record(self, record: Batch) -> None:
@@ -465,8 +468,20 @@ class Sequencer:
     async def flush(self) -> None:
         """Wait until every entry and every sealed batch's record so far is durable."""
         await self.committer.drain()
-        while self._records:
-            await asyncio.shield(self._records[0])
+        while records := self._prune_records():
+            await asyncio.wait(records)
+
+    def _prune_records(self) -> list[asyncio.Task[None]]:
+        """The record writes still running; a finished one that failed raises here (a
+        batch record that could not be written must not go unnoticed)."""
+        running = []
+        for task in self._records:
+            if not task.done():
+                running.append(task)
+            elif task.exception() is not None:
+                raise RecordWriteError("a batch record could not be written") from task.exception()
+        self._records = running
+        return running
 
     async def revert(self, to_batch: int) -> list[LogEntry]:
         """
