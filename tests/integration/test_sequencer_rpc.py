@@ -273,6 +273,15 @@ def test_websocket_subscriptions_number_their_notifications(tmp_path: Path) -> N
                 }
             )
             book_subscription = (await ws.receive_json())["result"]
+            await ws.send_json(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 5,
+                    "method": "ratchet_subscribe",
+                    "params": ["fills", {"market": BTC.id}],
+                }
+            )
+            fills_subscription = (await ws.receive_json())["result"]
             placed = []
             for nonce in (1, 2):
                 reply = await node.call(
@@ -282,17 +291,32 @@ def test_websocket_subscriptions_number_their_notifications(tmp_path: Path) -> N
                 placed.append(reply["result"]["outcome"]["orderHash"])
             # the taker's transfer is not account 1's: no receipt notification for it
             await node.call("ratchet_sendTransaction", raw(TAKER, Transfer(2, 1, 5, 1)))
+            # the taker sells into the best bid (account 1's at 59,002): one fill
+            sell = order(2, False, 59_000, 0.05, 2)
+            assert "result" in await node.call("ratchet_sendTransaction", raw(TAKER, sell))
             # a Cancel names no market: the book subscription still hears of it
             cancel = Cancel(1, bytes.fromhex(placed[0][2:]), 3)
             assert "result" in await node.call("ratchet_sendTransaction", raw(MAKER, cancel))
-            seen: dict[str, list[dict[str, Any]]] = {subscription: [], book_subscription: []}
-            while len(seen[subscription]) < 3 or len(seen[book_subscription]) < 3:
+            seen: dict[str, list[dict[str, Any]]] = {
+                subscription: [],
+                book_subscription: [],
+                fills_subscription: [],
+            }
+            while (
+                len(seen[subscription]) < 3
+                or len(seen[book_subscription]) < 4
+                or not seen[fills_subscription]
+            ):
                 message = await asyncio.wait_for(ws.receive_json(), 10)
                 assert message["method"] == "ratchet_subscription"
                 seen[message["params"]["subscription"]].append(message["params"])
             assert [p["seq"] for p in seen[subscription]] == [1, 2, 3]
             assert [p["result"]["type"] for p in seen[subscription]] == ["Order", "Order", "Cancel"]
-            assert [len(p["result"]["bids"]) for p in seen[book_subscription]] == [1, 2, 1]
+            assert [len(p["result"]["bids"]) for p in seen[book_subscription]] == [1, 2, 2, 1]
+            (fill,) = seen[fills_subscription]
+            result = fill["result"]
+            assert (fill["seq"], result["makerAccount"], result["taker"]) == (1, 1, 2)
+            assert result["price"] == str(btc(59_002))
             await ws.send_json(
                 {
                     "jsonrpc": "2.0",
