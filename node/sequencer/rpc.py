@@ -243,7 +243,8 @@ class Api:
         receipt = self.engine.receipt(tx_hash)
         if receipt is None:
             raise NotFoundError(data={"what": "receipt", "txHash": txHash})
-        return {**receipt, "finality": self.finality(receipt["batch"])}
+        # an undone entry's receipt already says "rejected" (the engine knows); else L1's
+        return {"finality": self.finality(receipt["batch"]), **receipt}
 
     async def ratchet_getAccount(self, idOrAddress: Any) -> dict[str, Any]:  # noqa: N802, N803
         account_id = self._account_id(idOrAddress)

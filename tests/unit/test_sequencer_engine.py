@@ -24,6 +24,7 @@ from node.protocol.transactions import (
     encode_transaction,
 )
 from node.sequencer.engine import AdmissionError, InboxMovedError, Sequencer
+from node.sequencer.rpc import Api
 from node.storage import LevelDB
 from tests.stf_env import BTC, DOMAIN, GENESIS, ORACLE_KEY, START_TIME, USD, btc, sats
 from tests.stf_env import test_key as key_of
@@ -241,6 +242,11 @@ def test_revert_undoes_batches_and_reexecution_sequences_them_again(tmp_path: Pa
             )
             lost = engine.receipt(bytes.fromhex(sent[4]["txHash"][2:]))
             assert lost is not None and lost["finality"] == "rejected"
+            # the API keeps it rejected whatever L1 says of the batch index now
+            api = Api(engine, GENESIS, {}, finality=lambda batch: "posted")
+            shown = await api.ratchet_getReceipt(sent[4]["txHash"])
+            assert shown["finality"] == "rejected"
+            assert (await api.ratchet_getReceipt(sent[2]["txHash"]))["finality"] == "posted"
             await engine.close_batch()
             return engine.state.commit(), renewed
 
