@@ -14,6 +14,7 @@ kind. New kinds get the next free prefix and a line in this table.
 | 0x05   | batch index (8)           | a closed batch and its first sequence   |
 | 0x06   | batch index (8)           | its L1 posting state (sequencer.poster) |
 | 0x07   | sequence (8)              | revert marker: batch index (8) undone   |
+| 0x08   | batch index (8)           | a watcher's verdict on a posted batch   |
 
 Big-endian sequence numbers make LevelDB's key order the log's order.
 """
@@ -87,3 +88,12 @@ REVERT_PREFIX: Final = b"\x07"
 def revert_key(sequence: int) -> bytes:
     """Key of the revert marker placed before log entry ``sequence``."""
     return REVERT_PREFIX + sequence_bytes(sequence)
+
+
+WATCHED_PREFIX: Final = b"\x08"
+"""A watchtower's verdicts on posted batches, by index (challenger.verifier)."""
+
+
+def watched_key(index: int) -> bytes:
+    """Key of the watcher's verdict on batch ``index``."""
+    return WATCHED_PREFIX + sequence_bytes(index)
