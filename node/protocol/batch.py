@@ -44,6 +44,22 @@ def encode_transactions(transactions: Sequence[bytes]) -> bytes:
     return encode_items(list(transactions))
 
 
+def decode_transactions(data: bytes) -> tuple[bytes, ...]:
+    """The transactions of a canonical RLP list as ``Rollup.postBatch`` takes it: the inverse
+    of :func:`encode_transactions`, accepting exactly the lists :func:`decode_batch` accepts
+    as a batch's last item (and so exactly what the contract accepts, docs/l1.md)."""
+    if type(data) is bytes and len(data) > MAX_BATCH_BYTES:
+        raise MalformedEncodingError(f"transaction list longer than {MAX_BATCH_BYTES} bytes")
+    items = decode_rlp_list(data)
+    if any(type(tx) is not bytes for tx in items):
+        raise MalformedEncodingError("batch transactions must be a list of byte strings")
+    if len(items) > MAX_BATCH_TRANSACTIONS:
+        raise ValueOutOfRangeError(f"a batch carries at most {MAX_BATCH_TRANSACTIONS} transactions")
+    if any(len(tx) > MAX_TRANSACTION_BYTES for tx in items):
+        raise ValueOutOfRangeError(f"a batch transaction is at most {MAX_TRANSACTION_BYTES} bytes")
+    return tuple(items)
+
+
 def transactions_root(transactions: Sequence[bytes]) -> bytes:
     """The transaction root of a batch carrying ``transactions``."""
     return merkle_root(TX_TREE_DEPTH, [keccak256(raw) for raw in transactions])

@@ -3,13 +3,16 @@
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rlp.codec import length_prefix
 
 from node.protocol.batch import (
     MAX_BATCH_TRANSACTIONS,
     TX_TREE_DEPTH,
     Batch,
     decode_batch,
+    decode_transactions,
     encode_batch,
+    encode_transactions,
     transaction_leaf,
     transaction_proof,
     transactions_root,
@@ -175,3 +178,41 @@ def test_mutated_batch_is_rejected_or_canonical(raw: bytes) -> None:
 def test_invalid_deeply_nested_lists_are_malformed_not_a_crash(depth: int) -> None:
     with pytest.raises(MalformedEncodingError):
         decode_batch(nested_lists(depth))
+
+
+def _as_batch_list(listing: bytes) -> tuple[bytes, ...] | None:
+    """What decode_batch makes of ``listing`` as BASE's transaction list (None: rejected)."""
+    header = b"".join(encode_items(item) for item in _items(BASE)[:6])  # type: ignore[arg-type]
+    body = header + listing
+    try:
+        return decode_batch(length_prefix(len(body), 0xC0) + body).transactions
+    except WireError:
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(tx_bytes, max_size=6).map(encode_transactions).flatmap(mutations))
+def test_decode_transactions_accepts_what_decode_batch_accepts(listing: bytes) -> None:
+    """decode_transactions (the reader of postBatch calldata) and decode_batch agree on every
+    transaction list, valid or mutated."""
+    try:
+        decoded: tuple[bytes, ...] | None = decode_transactions(listing)
+    except WireError:
+        decoded = None
+    assert decoded == _as_batch_list(listing)
+    if decoded is not None:
+        assert encode_transactions(decoded) == listing
+
+
+@pytest.mark.parametrize(
+    ("listing", "error"),
+    [
+        (b"\x83abc", MalformedEncodingError),
+        (encode_items([[b"\x01"]]), MalformedEncodingError),
+        (b"\xc2\x81\x01", NonCanonicalEncodingError),
+        (encode_transactions([b"\x01" * (MAX_TRANSACTION_BYTES + 1)]), ValueOutOfRangeError),
+    ],
+)
+def test_invalid_transaction_lists(listing: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        decode_transactions(listing)
