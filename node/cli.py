@@ -81,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .sequencer.daemon import main as sequencer_main  # noqa: PLC0415 - heavy imports
 
         return sequencer_main(args.config)
+    if args.command == "watch":
+        from challenger.daemon import main as watch_main  # noqa: PLC0415 - heavy imports
+
+        return watch_main(args.config)
     if args.command == "status":
         return status(args.rpc)
     print(

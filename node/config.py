@@ -111,3 +111,45 @@ def load_genesis(config: Mapping[str, Mapping[str, Any]], config_path: str | Pat
         return genesis_from_config(section, markets)
     except GenesisError as exc:
         raise ConfigError(f"genesis: {exc}") from None
+
+
+def require_section(config: Mapping[str, Mapping[str, Any]], name: str) -> Mapping[str, Any]:
+    """Section ``[name]`` of a loaded config; :class:`ConfigError` if it is missing."""
+    section = config.get(name)
+    if section is None:
+        raise ConfigError(f"no [{name}] section")
+    return section
+
+
+def address_option(value: Any, name: str) -> bytes:
+    """A 0x-hex address option as 20 bytes; :class:`ConfigError` says which option."""
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 42:
+        raise ConfigError(f"{name} must be a 0x-hex address")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise ConfigError(f"{name} must be a 0x-hex address") from None
+
+
+def private_key(
+    section: Mapping[str, Any], environ: Mapping[str, str], env_name: str, base: Path
+) -> bytes:
+    """A private key from the environment variable ``env_name`` (0x-hex), or else from the
+    file named by the section's ``key_file`` (relative to ``base``): never from the config
+    itself. :class:`ConfigError` if there is none or it is not 32 bytes of hex."""
+    text = environ.get(env_name)
+    if text is None:
+        key_file = section.get("key_file")
+        if not key_file:
+            raise ConfigError(f"no key: set {env_name} or key_file")
+        try:
+            text = (base / str(key_file)).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the key file {key_file}: {exc.strerror}") from None
+    try:
+        key = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise ConfigError("a private key must be 32 bytes of hex") from None
+    if len(key) != 32:
+        raise ConfigError("a private key must be 32 bytes of hex")
+    return key

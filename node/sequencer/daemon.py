@@ -28,7 +28,6 @@ stays open in the log and is reopened at the next start.
 import asyncio
 import contextlib
 import faulthandler
-import json
 import logging
 import os
 import signal
@@ -37,13 +36,21 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from aiohttp import web
 from web3 import Web3
 
-from node.config import ConfigError, load_config, load_genesis
+from node.config import (
+    ConfigError,
+    address_option,
+    load_config,
+    load_genesis,
+    private_key,
+    require_section,
+)
 from node.l1.inbox_reader import InboxReader
+from node.logs import json_logging
 from node.protocol.eip712 import Domain
 from node.protocol.genesis import Genesis
 from node.storage import LevelDB
@@ -82,55 +89,20 @@ class Settings:
     l1_start_block: int
 
 
-def _section(config: Mapping[str, Mapping[str, Any]], name: str) -> Mapping[str, Any]:
-    section = config.get(name)
-    if section is None:
-        raise ConfigError(f"no [{name}] section")
-    return section
-
-
-def _address(value: Any, name: str) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 42:
-        raise ConfigError(f"{name} must be a 0x-hex address")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError:
-        raise ConfigError(f"{name} must be a 0x-hex address") from None
-
-
-def _key(section: Mapping[str, Any], environ: Mapping[str, str], base: Path) -> bytes:
-    text = environ.get(KEY_ENV)
-    if text is None:
-        key_file = section.get("key_file")
-        if not key_file:
-            raise ConfigError(f"no sequencer key: set {KEY_ENV} or [sequencer] key_file")
-        try:
-            text = (base / str(key_file)).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the key file {key_file}: {exc.strerror}") from None
-    try:
-        key = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raise ConfigError("the sequencer key must be 32 bytes of hex") from None
-    if len(key) != 32:
-        raise ConfigError("the sequencer key must be 32 bytes of hex")
-    return key
-
-
 def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check the config at ``path``; :class:`ConfigError` says what is wrong."""
     env = os.environ if environ is None else environ
     config = load_config(path, env)
     base = Path(path).parent
-    chain = _section(config, "chain")
-    contracts = {k: str(v) for k, v in _section(config, "contracts").items()}
-    rollup = _address(contracts.get("rollup"), "contracts.rollup")
+    chain = require_section(config, "chain")
+    contracts = {k: str(v) for k, v in require_section(config, "contracts").items()}
+    rollup = address_option(contracts.get("rollup"), "contracts.rollup")
     chain_id = chain.get("chain_id")
     if not isinstance(chain_id, int) or chain_id < 0:
         raise ConfigError("chain.chain_id must be a non-negative integer")
     rpc = config.get("rpc", {})
     batch = config.get("batch", {})
-    storage = _section(config, "storage")
+    storage = require_section(config, "storage")
     data_dir = Path(str(storage.get("data_dir", "")))
     if not str(data_dir):
         raise ConfigError("storage.data_dir is required")
@@ -156,12 +128,12 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
     if not isinstance(start_block, int) or start_block < 0:
         raise ConfigError("l1.start_block must be a non-negative integer")
     if l1_rpc is not None:
-        _address(contracts.get("bridge"), "contracts.bridge")
-        _address(contracts.get("dispute"), "contracts.dispute")
+        address_option(contracts.get("bridge"), "contracts.bridge")
+        address_option(contracts.get("dispute"), "contracts.dispute")
     return Settings(
         domain=Domain(chain_id, rollup),
         genesis=load_genesis(config, path),
-        key=_key(config.get("sequencer", {}), env, base),
+        key=private_key(config.get("sequencer", {}), env, KEY_ENV, base),
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
         host=str(rpc.get("host", "127.0.0.1")),
         port=port,
@@ -174,26 +146,6 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
         l1_poll_s=float(l1_poll),
         l1_start_block=start_block,
     )
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line: time, level, logger, message and any ``extra``."""
-
-    _STANDARD: ClassVar[frozenset[str]] = frozenset(vars(logging.makeLogRecord({})))
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in self._STANDARD and key not in entry:
-                entry[key] = value
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
 
 
 class Node:
@@ -434,9 +386,7 @@ def main(config_path: str) -> int:
     """Entry point of ``ratchet sequencer``."""
     # `kill -USR1 <pid>` dumps every thread's stack to stderr: for a daemon that seems stuck
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    json_logging()
     try:
         config = settings(config_path)
     except ConfigError as exc:

@@ -33,7 +33,7 @@ def test_every_interface_command_exists() -> None:
 
 
 def test_commands_not_built_yet_fail_loudly(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["watch", "--config", "x.toml"]) == 2
+    assert main(["deploy", "--config", "x.toml"]) == 2
     assert "not available yet" in capsys.readouterr().err
     assert main([]) == 2
     assert "usage: ratchet" in capsys.readouterr().out
