@@ -106,3 +106,55 @@ def test_a_wrong_root_is_challenged_won_and_paid(rollup: Rollup, tmp_path: Path)
         assert watch.metric("ratchet_watch_games_won_total") == 1
         assert game.functions.gameCount().call() == 1
         assert watch.stop() == 0
+
+
+def test_two_watchers_on_one_bad_batch_both_end_correctly(rollup: Rollup, tmp_path: Path) -> None:
+    """Each opens its own game; the first to prove rejects the batch; the other sees its
+    game's batch gone, closes the game and gets its bond back. Both claim what they won."""
+    stake(rollup)
+    game = bind(rollup.w3, "DisputeGame", rollup.deployment.dispute_game)
+    ports = [port(), port()]
+    configs = [watcher_config(rollup, tmp_path / f"watcher{i}", ports[i]) for i in range(2)]
+    with (
+        sequencer(rollup, rogue=True) as daemon,
+        Watchtower(configs[0], WATCHER_KEYS[0], ports[0]) as first,
+        Watchtower(configs[1], WATCHER_KEYS[1], ports[1]) as second,
+    ):
+        trade(rollup, daemon, 3)
+        wait_for(lambda: game.functions.gameCount().call() == 2, timeout=60)
+        games = [game.functions.game(i).call() for i in range(2)]
+        assert {g[0] for g in games} == {first.address, second.address}
+
+        def ended() -> bool:
+            return all(game.functions.game(i).call()[2] != 1 for i in range(2))
+
+        wait_for(ended, timeout=90)
+        outcomes = sorted(game.functions.game(i).call()[2] for i in range(2))
+        assert outcomes == [3, 4]  # one ChallengerWon, one Abandoned (bond refunded)
+        for address in (first.address, second.address):
+
+            def claimed(address: str = address) -> bool:
+                return bool(game.functions.credit(address).call() == 0)
+
+            wait_for(claimed)
+        moves = game.events.Responded().get_logs(from_block=0)
+        assert len({m["transactionHash"] for m in moves}) == len(moves)
+        assert first.stop() == 0 and second.stop() == 0
+
+
+def test_a_watcher_killed_mid_game_resumes_and_wins(rollup: Rollup, tmp_path: Path) -> None:
+    stake(rollup)
+    game = bind(rollup.w3, "DisputeGame", rollup.deployment.dispute_game)
+    metrics_port = port()
+    config = watcher_config(rollup, tmp_path / "watcher", metrics_port)
+    with sequencer(rollup, rogue=True) as daemon:
+        watch = Watchtower(config, WATCHER_KEYS[0], metrics_port)
+        with watch:
+            trade(rollup, daemon, 3)
+            wait_for(lambda: game.functions.gameCount().call() == 1, timeout=60)
+            watch.kill()  # the game is open: the defender has the move
+        assert game.functions.game(0).call()[2] == 1
+        with Watchtower(config, WATCHER_KEYS[0], metrics_port) as restarted:
+            wait_for(lambda: game.functions.game(0).call()[2] != 1, timeout=90)
+            assert game.functions.game(0).call()[2] == 3  # ChallengerWon
+            assert restarted.stop() == 0
