@@ -6,6 +6,7 @@ replay down to the one-step proof, wins, and claims the bond and its share of th
 the sequencer then reposts the batch honestly, which the watcher verifies.
 """
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from node.config import load_config
 from node.l1.deploy import bind
-from node.protocol.transactions import Transfer
+from node.protocol.transactions import Cancel, Message, OraclePrice, Order, Transfer
 from tests.integration.rollup_env import (
     SEQUENCER_KEY,
     TRADERS,
@@ -29,6 +30,7 @@ from tests.integration.rollup_env import (
     watcher_config,
 )
 from tests.integration.sequencer_env import Daemon, port
+from tests.stf_env import ORACLE_KEY
 
 
 @pytest.fixture
@@ -158,3 +160,76 @@ def test_a_watcher_killed_mid_game_resumes_and_wins(rollup: Rollup, tmp_path: Pa
             wait_for(lambda: game.functions.game(0).call()[2] != 1, timeout=90)
             assert game.functions.game(0).call()[2] == 3  # ChallengerWon
             assert restarted.stop() == 0
+
+
+def test_a_long_random_honest_run_is_never_challenged(rollup: Rollup, tmp_path: Path) -> None:
+    """Four traders send a few hundred random orders (makers resting on both sides,
+    takers crossing, some cancels) and transfers through an honest sequencer, over
+    many batches: the watcher verifies every posted batch and never opens a game."""
+    rng = random.Random()
+    seed = rng.randrange(1 << 32)
+    rng.seed(seed)
+    stake(rollup)
+    metrics_port = port()
+    config = watcher_config(rollup, tmp_path / "watcher", metrics_port)
+    keys = [*TRADERS, *WATCHER_KEYS[1:]]
+    with sequencer(rollup) as daemon, Watchtower(config, WATCHER_KEYS[0], metrics_port) as watch:
+        for key in keys:
+            deposit(rollup, key, 50_000_000_000)
+        wait_for(lambda: daemon.call("ratchet_getStatus")["inboxConsumed"] == len(keys))
+        # an oracle price may not be ahead of the batch it lands in: use the sequencer's clock
+        status = daemon.call("ratchet_getStatus")
+        price = OraclePrice(0, 600_000, status["l1Time"] - 60)
+        last = daemon.call("ratchet_sendTransaction", signed(rollup, ORACLE_KEY, price))
+        nonces = dict.fromkeys(range(1, len(keys) + 1), 0)
+        resting: dict[int, list[str]] = {account: [] for account in nonces}
+        accepted = 0
+        for _ in range(300):
+            account = rng.randrange(1, len(keys) + 1)
+            nonces[account] += 1
+            message = random_message(rng, account, nonces[account], resting, list(nonces))
+            try:
+                receipt = daemon.call(
+                    "ratchet_sendTransaction", signed(rollup, keys[account - 1], message)
+                )
+            except RuntimeError:
+                continue  # e.g. a cancel of an order filled meanwhile: refused, fine
+            accepted += 1
+            last = receipt
+            if receipt["outcome"].get("resting") not in (None, "0"):
+                resting[account].append(receipt["outcome"]["orderHash"])
+        assert accepted > 200, f"seed {seed}"
+        wait_for(
+            lambda: daemon.call("ratchet_getReceipt", last["txHash"])["finality"] == "posted",
+            timeout=60,
+        )
+        posted = daemon.call("ratchet_getStatus")["posted"]
+        assert posted >= 3
+        wait_for(lambda: watch.metric("ratchet_watch_batches_verified_total") >= posted)
+        assert watch.metric("ratchet_watch_wrong_batches_total") == 0, f"seed {seed}"
+        game = bind(rollup.w3, "DisputeGame", rollup.deployment.dispute_game)
+        assert game.functions.gameCount().call() == 0, f"seed {seed}"
+        assert watch.stop() == 0
+
+
+def random_message(
+    rng: random.Random, account: int, nonce: int, resting: dict[int, list[str]], accounts: list[int]
+) -> Message:
+    """A maker quote near $60,000, a taker crossing, a cancel of a resting order of its
+    own, or a transfer."""
+    roll = rng.random()
+    if roll < 0.45:
+        is_buy = rng.random() < 0.5
+        tick = 60_000 + (-1 if is_buy else 1) * rng.randrange(1, 20)
+        size = 1_000 * rng.randrange(1, 5)
+        return Order(account, 0, is_buy, tick * 10, size, 0, False, 0, nonce)
+    if roll < 0.8:
+        is_buy = rng.random() < 0.5
+        tick = 60_000 + (20 if is_buy else -20)
+        size = 1_000 * rng.randrange(1, 8)
+        return Order(account, 0, is_buy, tick * 10, size, 1, False, 0, nonce)
+    if roll < 0.9 and resting[account]:
+        order_hash = resting[account].pop(rng.randrange(len(resting[account])))
+        return Cancel(account, bytes.fromhex(order_hash[2:]), nonce)
+    to = rng.choice([a for a in accounts if a != account])
+    return Transfer(account, to, rng.randrange(1, 1_000_000), nonce)
