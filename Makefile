@@ -62,6 +62,7 @@ vectors: $(PY_STAMP)
 bench: install
 	@for script in bench/*_bench.py; do $(PY) -m bench.$$(basename $$script .py) || exit 1; done
 	$(PY) -m bench.gas_report
+	$(PY) -m bench.watch_report
 
 gas: install
 	$(PY) -m bench.gas_report

@@ -176,10 +176,11 @@ def play(
     build: Callable[[Domain], WorstCase],
     label: str,
     moves: dict[str, list[int]],
+    fillers: int = 63,
 ) -> None:
-    """Deploy a rollup whose genesis is the case's pre-state, post a 64-step batch ending
-    with the case's step under a wrong root, and play the game down to ``proveStep``;
-    every move's gas goes into ``moves``."""
+    """Deploy a rollup whose genesis is the case's pre-state, post a batch of ``fillers``
+    no-op steps and the case's step under a wrong root, and play the game down to
+    ``proveStep``; every move's gas goes into ``moves``."""
     accounts = list(w3.eth.accounts)
     deployer, sequencer, challenger = accounts[0], accounts[1], accounts[2]
     # The step must be signed in the domain of the rollup that will judge it: predict
@@ -197,8 +198,8 @@ def play(
     game = bind(w3, "DisputeGame", deployment.dispute_game)
     send(w3, rollup.functions.stake(), sequencer, value=10 * ETHER)
 
-    fillers = [b"\x00"] * 63  # malformed: no-op steps, the root stays the pre-root
-    transactions = [*fillers, case.step.data]
+    # malformed transactions: no-op steps, the root stays the pre-root until the last
+    transactions = [*([b"\x00"] * fillers), case.step.data]
     outcome, witness, _ = prove_step(
         case.exchange.state.store, pre_root, case.step, case.exchange.context
     )
@@ -214,7 +215,7 @@ def play(
     call = rollup.functions.postBatch(
         0, pre_root, timestamp, 0, b"\x66" * 32, encode_transactions(transactions)
     )
-    record("postBatch (64 txs)", send(w3, call, sequencer))
+    record(f"postBatch ({len(transactions)} txs)", send(w3, call, sequencer))
     receipt = send(w3, game.functions.challenge(0), challenger, value=ETHER)
     record("challenge", receipt)
     game_id = game.events.GameOpened().process_receipt(receipt)[0]["args"]["gameId"]

@@ -337,8 +337,14 @@ def test_fault_is_caught_and_won(world: tuple[Rollup, Watchtower], fault: str) -
             encode_transactions(p.transactions),
         ),
     )
+    posted_block = w3.eth.block_number
     wait_for(lambda: game.functions.gameCount().call() == games_before + 1, timeout=60)
     game_id = games_before
+    opened = game.events.GameOpened().get_logs(from_block=posted_block)
+    print(
+        f"\n{fault}: challenged {opened[0]['blockNumber'] - posted_block} L1 blocks"
+        " after the posting block"
+    )
 
     def defended() -> bool:
         state = game.functions.game(game_id).call()
