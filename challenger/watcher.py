@@ -201,6 +201,10 @@ class Watcher:
             verdict = self.verifier.records.get(index)
             if verdict is None or not verdict.wrong:
                 continue
+            if any(b < index for b in self.games.values()):
+                # an earlier wrong batch is disputed already: rejecting it takes this one
+                # (and every later one) with it
+                break
             mine = sum(1 for b in self.games.values() if b == index)
             if not should_challenge(
                 verdict.posted_root, verdict.own_root, now, posted.posted_at + window, mine

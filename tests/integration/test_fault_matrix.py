@@ -337,7 +337,16 @@ def test_fault_is_caught_and_won(world: tuple[Rollup, Watchtower], fault: str) -
             encode_transactions(p.transactions),
         ),
     )
-    posted_block = w3.eth.block_number
+    # a successor on top of the faulty root (one no-op step: the oracle price again, now
+    # stale): it must fall with it
+    successor = encode_transactions([p.transactions[0]])
+    send(
+        rollup,
+        rollup_contract.functions.postBatch(
+            index + 1, rogue[-1], timestamp, len(p.messages), rogue[-1], successor
+        ),
+    )
+    posted_block = w3.eth.block_number - 1
     wait_for(lambda: game.functions.gameCount().call() == games_before + 1, timeout=60)
     game_id = games_before
     opened = game.events.GameOpened().get_logs(from_block=posted_block)
@@ -360,7 +369,8 @@ def test_fault_is_caught_and_won(world: tuple[Rollup, Watchtower], fault: str) -
     proven = game.events.StepProven().get_logs(from_block=0)
     assert proven[-1]["args"]["gameId"] == game_id
     assert proven[-1]["args"]["step"] == divergence, fault
-    assert rollup_contract.functions.nextIndex().call() == 0
+    assert rollup_contract.functions.nextIndex().call() == 0  # the batch and its successor
+    assert game.functions.gameCount().call() == games_before + 1  # the successor was spared
     wait_for(lambda: rollup_contract.functions.credit(watch.address).call() == 0)
     wait_for(lambda: game.functions.credit(watch.address).call() == 0)
 
