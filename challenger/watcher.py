@@ -81,6 +81,12 @@ class WatcherMetrics:
         self.bonds = Gauge(
             "ratchet_watch_bonds_at_stake_wei", "Bonds in own open games", registry=registry
         )
+        self.clock = Gauge(
+            "ratchet_watch_game_clock_seconds",
+            "Seconds left on each party's clock in own open games",
+            ["game", "party"],
+            registry=registry,
+        )
         self.lag = Gauge(
             "ratchet_watch_lag_blocks", "L1 blocks between the head and the cursor",
             registry=registry,
@@ -131,7 +137,10 @@ class Watcher:
         """One round: follow, verify and challenge, then play and claim."""
         items = await trio.to_thread.run_sync(self.reader.read, 256)
         head = int(await self._call(lambda: self.w3.eth.block_number))
-        self.metrics.lag.set(max(0, head - self.reader.cursor.block))
+        lag = max(0, head - self.reader.cursor.block)
+        self.metrics.lag.set(lag)
+        if len(items) == 256:
+            log.info("catching up", extra={"events": len(items), "lag_blocks": lag})
         for item in items:
             if isinstance(item, PostedBatch):
                 await self._verify(item)
@@ -241,8 +250,11 @@ class Watcher:
                 int(fields[7]),
                 int(fields[8]),
             )
+            self._show_clocks(game, fields, now)
             if game.status != GameStatus.OPEN:
                 del self.games[game_id]
+                for party in ("defender", "challenger"):
+                    self.metrics.clock.remove(str(game_id), party)
                 if game.status == GameStatus.CHALLENGER_WON:
                     self.metrics.won.inc()
                 log.info("game %d ended: %s", game_id, game.status.name, extra={"game": game_id})
@@ -267,6 +279,16 @@ class Watcher:
                 )
                 await self._send(self.game_contract.address, self._move(move, posted, trace))
         self.metrics.open.set(len(self.games))
+
+    def _show_clocks(self, game: Game, fields: Any, now: int) -> None:
+        """Export the seconds left on both clocks (the one on turn runs since the last
+        move)."""
+        elapsed = max(0, now - game.last_move_at)
+        clocks = {"defender": int(fields[8]), "challenger": int(fields[9])}
+        on_turn = "defender" if game.turn == Party.DEFENDER else "challenger"
+        clocks[on_turn] = max(0, clocks[on_turn] - elapsed)
+        for party, left in clocks.items():
+            self.metrics.clock.labels(str(game.id), party).set(left)
 
     def _move(self, move: Move, posted: PostedBatch, trace: Trace) -> str:
         """The calldata of ``move``."""
