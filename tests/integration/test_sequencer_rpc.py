@@ -53,9 +53,11 @@ class Node:
     session: aiohttp.ClientSession
     engine: Sequencer
 
-    async def post(self, body: Any, raw: bool = False) -> tuple[int, Any]:
+    async def post(
+        self, body: Any, raw: bool = False, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
         data = body if raw else json.dumps(body)
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": content_type}
         async with self.session.post(self.url + "/", data=data, headers=headers) as reply:
             text = await reply.text()
             return reply.status, (json.loads(text) if text else None)
@@ -128,6 +130,10 @@ def test_json_rpc_conformance(tmp_path: Path) -> None:
         assert reply["error"]["code"] == -32602
         reply = await node.call("ratchet_getOrderBook", BTC.id, 0)
         assert reply["error"]["code"] == -32602
+        # a client that does not say application/json is still understood (as geth does)
+        request = {"jsonrpc": "2.0", "id": 9, "method": "ratchet_getStatus"}
+        _, reply = await node.post(request, content_type="text/plain")
+        assert reply["id"] == 9 and "result" in reply
         # a notification gets no answer
         status, reply = await node.post({"jsonrpc": "2.0", "method": "ratchet_getStatus"})
         assert (status, reply) == (204, None)
