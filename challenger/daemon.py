@@ -23,6 +23,8 @@ from web3 import Web3
 from node.config import (
     ConfigError,
     address_option,
+    data_dir_option,
+    domain_option,
     load_config,
     load_genesis,
     private_key,
@@ -61,22 +63,15 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
     env = os.environ if environ is None else environ
     config = load_config(path, env)
     base = Path(path).parent
-    chain = require_section(config, "chain")
     contracts = require_section(config, "contracts")
     l1 = require_section(config, "l1")
-    rollup = address_option(contracts.get("rollup"), "contracts.rollup")
+    domain = domain_option(config)
     for name in ("bridge", "dispute"):
         address_option(contracts.get(name), f"contracts.{name}")
-    chain_id = chain.get("chain_id")
-    if not isinstance(chain_id, int) or chain_id < 0:
-        raise ConfigError("chain.chain_id must be a non-negative integer")
     rpc = l1.get("rpc")
     if not isinstance(rpc, str) or not rpc:
         raise ConfigError("l1.rpc is required: a watcher reads everything from L1")
     watcher = config.get("watcher", {})
-    data_dir = Path(str(require_section(config, "storage").get("data_dir", "")))
-    if not str(data_dir):
-        raise ConfigError("storage.data_dir is required")
     numbers = {
         "l1.confirmations": l1.get("confirmations", 0),
         "l1.start_block": l1.get("start_block", 0),
@@ -89,10 +84,10 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
     if not isinstance(poll, (int, float)) or poll <= 0:
         raise ConfigError("l1.poll_s must be positive")
     return Settings(
-        domain=Domain(chain_id, rollup),
+        domain=domain,
         genesis=load_genesis(config, path),
         key=private_key(watcher, env, KEY_ENV, base),
-        data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
+        data_dir=data_dir_option(config, base),
         l1_rpc=rpc,
         contracts=Contracts(
             str(contracts["rollup"]),

@@ -26,44 +26,9 @@ never challenged.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import Enum
 
-
-class GameStatus(IntEnum):
-    """IDisputeGame.GameStatus."""
-
-    NONE = 0
-    OPEN = 1
-    DEFENDER_WON = 2
-    CHALLENGER_WON = 3
-    ABANDONED = 4
-
-
-class Party(IntEnum):
-    """IDisputeGame.Party: whose move it is."""
-
-    DEFENDER = 0
-    CHALLENGER = 1
-
-
-@dataclass(frozen=True)
-class Game:
-    """What a challenger needs to know of one game."""
-
-    id: int
-    challenger: str
-    """Who opened it (lower-case 0x address)."""
-    batch_index: int
-    status: GameStatus
-    turn: Party
-    lo: int
-    hi: int
-    mid_root: bytes
-    """The defender's root at ``(lo + hi) // 2``, pending the challenger's answer."""
-    last_move_at: int
-    """L1 time of the last move: the clock on turn runs from it."""
-    defender_clock: int
-    """Seconds the defender had left at ``last_move_at``."""
+from node.l1.dispute import Game, GameStatus, Party
 
 
 class MoveKind(Enum):
@@ -114,3 +79,15 @@ def should_challenge(
     replay gives, its window is still open at ``now``, and the challenger has no game on
     it yet (``games_open`` of its own)."""
     return posted_root != own_root and now < window_end and games_open == 0
+
+
+__all__ = [
+    "Game",
+    "GameStatus",
+    "Move",
+    "MoveKind",
+    "Party",
+    "mid",
+    "next_moves",
+    "should_challenge",
+]

@@ -198,8 +198,9 @@ class Watcher:
             game_id = self._next_game
             self._next_game += 1
             fields = await self._call(self.game_contract.functions.game(game_id).call)
-            if str(fields[0]).lower() == self.me.lower() and fields[2] == GameStatus.OPEN:
-                self.games[game_id] = int(fields[1])
+            found = Game.from_call(game_id, fields)
+            if found.challenger.lower() == self.me.lower() and found.status == GameStatus.OPEN:
+                self.games[game_id] = found.batch_index
         self.metrics.open.set(len(self.games))
 
     async def _challenge(self) -> None:
@@ -238,19 +239,8 @@ class Watcher:
         now = int((await self._call(lambda: self.w3.eth.get_block("latest")))["timestamp"])
         for game_id, index in list(self.games.items()):
             fields = await self._call(self.game_contract.functions.game(game_id).call)
-            game = Game(
-                game_id,
-                str(fields[0]),
-                int(fields[1]),
-                GameStatus(fields[2]),
-                Party(fields[3]),
-                int(fields[5]),
-                int(fields[6]),
-                bytes(fields[12]),
-                int(fields[7]),
-                int(fields[8]),
-            )
-            self._show_clocks(game, fields, now)
+            game = Game.from_call(game_id, fields)
+            self._show_clocks(game, now)
             if game.status != GameStatus.OPEN:
                 del self.games[game_id]
                 for party in ("defender", "challenger"):
@@ -261,7 +251,7 @@ class Watcher:
                 continue
             posted = self.batches.get(index)
             alive = posted is not None and await self._call(
-                self.rollup.functions.isAlive(index, int(fields[4])).call
+                self.rollup.functions.isAlive(index, game.serial).call
             )
             if not alive:
                 # another game rejected the batch: stand down, and get the bond back
@@ -280,11 +270,11 @@ class Watcher:
                 await self._send(self.game_contract.address, self._move(move, posted, trace))
         self.metrics.open.set(len(self.games))
 
-    def _show_clocks(self, game: Game, fields: Any, now: int) -> None:
+    def _show_clocks(self, game: Game, now: int) -> None:
         """Export the seconds left on both clocks (the one on turn runs since the last
         move)."""
         elapsed = max(0, now - game.last_move_at)
-        clocks = {"defender": int(fields[8]), "challenger": int(fields[9])}
+        clocks = {"defender": game.defender_clock, "challenger": game.challenger_clock}
         on_turn = "defender" if game.turn == Party.DEFENDER else "challenger"
         clocks[on_turn] = max(0, clocks[on_turn] - elapsed)
         for party, left in clocks.items():

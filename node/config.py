@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from node.protocol.eip712 import Domain
 from node.protocol.genesis import Genesis, GenesisError, genesis_from_config
 
 ENV_PREFIX = "RATCHET_"
@@ -153,3 +154,20 @@ def private_key(
     if len(key) != 32:
         raise ConfigError("a private key must be 32 bytes of hex")
     return key
+
+
+def domain_option(config: Mapping[str, Mapping[str, Any]]) -> Domain:
+    """The rollup's EIP-712 domain: ``[chain] chain_id`` and ``[contracts] rollup``."""
+    chain_id = require_section(config, "chain").get("chain_id")
+    if not isinstance(chain_id, int) or chain_id < 0:
+        raise ConfigError("chain.chain_id must be a non-negative integer")
+    rollup = require_section(config, "contracts").get("rollup")
+    return Domain(chain_id, address_option(rollup, "contracts.rollup"))
+
+
+def data_dir_option(config: Mapping[str, Mapping[str, Any]], base: Path) -> Path:
+    """``[storage] data_dir``, relative to ``base`` (the config file's directory)."""
+    data_dir = Path(str(require_section(config, "storage").get("data_dir", "")))
+    if not str(data_dir):
+        raise ConfigError("storage.data_dir is required")
+    return data_dir if data_dir.is_absolute() else base / data_dir

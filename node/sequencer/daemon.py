@@ -44,6 +44,8 @@ from web3 import Web3
 from node.config import (
     ConfigError,
     address_option,
+    data_dir_option,
+    domain_option,
     load_config,
     load_genesis,
     private_key,
@@ -96,16 +98,9 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
     base = Path(path).parent
     chain = require_section(config, "chain")
     contracts = {k: str(v) for k, v in require_section(config, "contracts").items()}
-    rollup = address_option(contracts.get("rollup"), "contracts.rollup")
-    chain_id = chain.get("chain_id")
-    if not isinstance(chain_id, int) or chain_id < 0:
-        raise ConfigError("chain.chain_id must be a non-negative integer")
+    domain = domain_option(config)
     rpc = config.get("rpc", {})
     batch = config.get("batch", {})
-    storage = require_section(config, "storage")
-    data_dir = Path(str(storage.get("data_dir", "")))
-    if not str(data_dir):
-        raise ConfigError("storage.data_dir is required")
     max_transactions = batch.get("max_transactions", 4096)
     max_interval = batch.get("max_interval_s", 2.0)
     if not isinstance(max_transactions, int) or not 0 < max_transactions <= 1 << 16:
@@ -131,10 +126,10 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
         address_option(contracts.get("bridge"), "contracts.bridge")
         address_option(contracts.get("dispute"), "contracts.dispute")
     return Settings(
-        domain=Domain(chain_id, rollup),
+        domain=domain,
         genesis=load_genesis(config, path),
         key=private_key(config.get("sequencer", {}), env, KEY_ENV, base),
-        data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
+        data_dir=data_dir_option(config, base),
         host=str(rpc.get("host", "127.0.0.1")),
         port=port,
         max_transactions=max_transactions,

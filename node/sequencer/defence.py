@@ -28,7 +28,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import Enum
+from typing import Any
 
 from eth_account import Account
 from hexbytes import HexBytes
@@ -37,6 +38,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from node.l1.deploy import bind
+from node.l1.dispute import Game, GameStatus, Party
 from node.protocol.batch import transaction_proof
 from node.protocol.step import BatchContext, StepKind
 from node.protocol.stf import prove_step
@@ -47,65 +49,6 @@ from .poster import PosterMetrics
 from .sender import L1Sender, SenderConfig, gas_limit
 
 log = logging.getLogger(__name__)
-
-
-class GameStatus(IntEnum):
-    """IDisputeGame.GameStatus."""
-
-    NONE = 0
-    OPEN = 1
-    DEFENDER_WON = 2
-    CHALLENGER_WON = 3
-    ABANDONED = 4
-
-
-class Party(IntEnum):
-    """IDisputeGame.Party."""
-
-    DEFENDER = 0
-    CHALLENGER = 1
-
-
-@dataclass(frozen=True)
-class Game:
-    """A game as ``DisputeGame.game(id)`` returns it."""
-
-    id: int
-    challenger: str
-    batch_index: int
-    status: GameStatus
-    turn: Party
-    serial: int
-    lo: int
-    hi: int
-    last_move_at: int
-    defender_clock: int
-    challenger_clock: int
-
-    @classmethod
-    def from_call(cls, game_id: int, fields: object) -> "Game":
-        """From the tuple web3 returns for ``game(id)``."""
-        assert isinstance(fields, (tuple, list))
-        challenger, batch, status, turn, serial, lo, hi, last, d_clock, c_clock = fields[:10]
-        return cls(
-            game_id,
-            str(challenger),
-            _int(batch),
-            GameStatus(_int(status)),
-            Party(_int(turn)),
-            _int(serial),
-            _int(lo),
-            _int(hi),
-            _int(last),
-            _int(d_clock),
-            _int(c_clock),
-        )
-
-
-def _int(value: object) -> int:
-    if not isinstance(value, int):
-        raise TypeError(f"expected an integer from L1, got {value!r}")
-    return value
 
 
 class MoveKind(Enum):
@@ -205,13 +148,13 @@ class Defence:
             for g in self._open.values()
         ]
 
-    async def _view(self, name: str, *args: object) -> object:
+    async def _view(self, name: str, *args: object) -> Any:
         function = getattr(self.game_contract.functions, name)
         return await self.l1.call(name, lambda: function(*args).call())
 
     async def tick(self) -> None:
         """Discover new games on our batches, move in every open one, claim credit."""
-        count = _int(await self._view("gameCount"))
+        count = int(await self._view("gameCount"))
         while self._next_game < count:
             game = Game.from_call(self._next_game, await self._view("game", self._next_game))
             self._next_game += 1
@@ -237,7 +180,7 @@ class Defence:
             for move in defender_moves(game, now):
                 await self._play(game, move)
         self.metrics.open.set(len(self._open))
-        credit = _int(await self._view("credit", self.address))
+        credit = int(await self._view("credit", self.address))
         if credit > 0:
             await self._send("claimCredit", self.game_contract.encode_abi("claimCredit", args=[]))
             log.info("claimed %d wei of dispute credit", credit, extra={"wei": credit})

@@ -97,9 +97,11 @@ class OpenBatch:
 
 
 def receipt_json(
-    entry: LogEntry, outcome: Outcome, kind_name: str, signature: bytes
+    promise: Receipt, sequence: int, outcome: Outcome, kind_name: str, signature: bytes
 ) -> dict[str, Any]:
-    """The receipt of an applied step as the API shows it (finality is added on read)."""
+    """The receipt of an applied step as the API shows it (finality is added on read):
+    ``promise`` is what the sequencer signed (``signature``), at log position
+    ``sequence``."""
     result: dict[str, Any] = {}
     if outcome.order is not None:
         order = outcome.order
@@ -130,13 +132,13 @@ def receipt_json(
     if outcome.withdrawal_id is not None:
         result["withdrawalId"] = str(outcome.withdrawal_id)
     return {
-        "txHash": "0x" + entry.tx_hash.hex(),
+        "txHash": "0x" + promise.tx_hash.hex(),
         "account": outcome.account,
         "type": kind_name,
         "outcome": result,
-        "batch": entry.batch,
-        "index": entry.index,
-        "sequence": entry.sequence,
+        "batch": promise.batch,
+        "index": promise.index,
+        "sequence": sequence,
         "signature": "0x" + signature.hex(),
     }
 
@@ -421,11 +423,9 @@ class Sequencer:
         self._track(kind, data, outcome, batch.index)
         index = batch.steps
         sequence = self._next_sequence()
-        signature = sign_digest(
-            self.key, Receipt(tx_hash, batch.index, index).signing_hash(self.domain)
-        )
-        entry = LogEntry(sequence, batch.index, index, batch.timestamp, kind, data, tx_hash)
-        receipt = receipt_json(entry, outcome, kind_name, signature)
+        promise = Receipt(tx_hash, batch.index, index)
+        signature = sign_digest(self.key, promise.signing_hash(self.domain))
+        receipt = receipt_json(promise, sequence, outcome, kind_name, signature)
         market = getattr(message, "market", None)
         if isinstance(market, int):
             receipt["market"] = market

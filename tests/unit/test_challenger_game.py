@@ -53,8 +53,9 @@ class Referee:
 
     def game(self) -> Game:
         return Game(
-            0, ME, 0, self.status, self.turn, self.lo, self.hi, self.mid_root, self.last_move_at,
-            self.defender_clock,
+            id=0, challenger=ME, batch_index=0, status=self.status, turn=self.turn, serial=1,
+            lo=self.lo, hi=self.hi, last_move_at=self.last_move_at,
+            defender_clock=self.defender_clock, challenger_clock=60, mid_root=self.mid_root,
         )  # fmt: skip
 
     def bisect(self, root: bytes) -> None:
@@ -127,14 +128,27 @@ def test_an_honest_batch_is_never_challenged() -> None:
     assert not should_challenge(keccak256(b"x"), root, now=5, window_end=60, games_open=1)
 
 
+def game(
+    game_id: int,
+    challenger: str,
+    status: GameStatus,
+    turn: Party,
+    lo: int,
+    hi: int,
+    mid_root: bytes,
+) -> Game:
+    """A game on batch 0 whose last move was at t=100 with 60 s on both clocks."""
+    return Game(game_id, challenger, 0, status, turn, 1, lo, hi, 100, 60, 60, mid_root)
+
+
 def test_moves_only_in_its_own_open_games_and_times_out_a_late_defender() -> None:
     trace = honest_trace(8).__getitem__
-    base = Game(3, ME, 0, GameStatus.OPEN, Party.DEFENDER, 0, 8, b"", 100, 60)
+    base = game(3, ME, GameStatus.OPEN, Party.DEFENDER, 0, 8, b"")
     assert next_moves(base, ME, trace, 160) == []  # 60 s elapsed: not yet out of time
     assert next_moves(base, ME, trace, 161) == [Move(MoveKind.TIMEOUT, 3)]
-    other = Game(3, "0x" + "ab" * 20, 0, GameStatus.OPEN, Party.CHALLENGER, 0, 8, b"", 100, 60)
+    other = game(3, "0x" + "ab" * 20, GameStatus.OPEN, Party.CHALLENGER, 0, 8, b"")
     assert next_moves(other, ME, trace, 161) == []
-    over = Game(3, ME, 0, GameStatus.DEFENDER_WON, Party.CHALLENGER, 0, 8, b"", 100, 60)
+    over = game(3, ME, GameStatus.DEFENDER_WON, Party.CHALLENGER, 0, 8, b"")
     assert next_moves(over, ME.upper(), trace, 161) == []
-    asked = Game(3, ME.upper(), 0, GameStatus.OPEN, Party.CHALLENGER, 2, 6, trace(4), 100, 60)
+    asked = game(3, ME.upper(), GameStatus.OPEN, Party.CHALLENGER, 2, 6, trace(4))
     assert next_moves(asked, ME, trace, 101) == [Move(MoveKind.RESPOND, 3, agree=True)]
