@@ -11,7 +11,7 @@ PYTEST_ARGS ?= -m "not slow"
 .PHONY: help install devnet test test-slow lint typecheck contracts bench gas fuzz soak vectors clean
 
 help:
-	@echo "make devnet     start a local Ratchet devnet (not available yet)"
+	@echo "make devnet     start a local Ratchet devnet: anvil, contracts, a sequencer, a watcher"
 	@echo "make test       lint, type-check and run the whole test suite"
 	@echo "make lint       ruff, strict mypy on the pure core, import contracts"
 	@echo "make contracts  compile contracts/src with the pinned solc into contracts/artifacts"
@@ -37,9 +37,10 @@ $(NPM_STAMP): package.json package-lock.json
 	npm install --no-audit --no-fund --no-save
 	touch $@
 
+# `make devnet DEVNET_ARGS="--port 9545"` passes options on (docs/devnet.md).
+DEVNET_ARGS ?=
 devnet: install
-	@echo "ratchet devnet is not available yet: it lands with the devnet issue." >&2
-	@exit 2
+	$(VENV)/bin/ratchet devnet $(DEVNET_ARGS)
 
 lint: $(PY_STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,5 @@
-"""The ``ratchet`` command line."""
+"""The ``ratchet`` command line: the operators' commands of INTERFACE.md (devnet, deploy,
+sequencer, watch, status) and the traders' commands (:mod:`node.trader_cli`)."""
 
 import argparse
 import json
@@ -15,11 +16,13 @@ COMMANDS = {
     "watch": "run one watchtower",
     "status": "show the soft, posted and final heads and open disputes",
 }
-"""The subcommands of INTERFACE.md. Each lands with the issue that builds it."""
+"""The operators' subcommands of INTERFACE.md."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ratchet``."""
+    from . import trader_cli  # noqa: PLC0415 - keeps `ratchet --version` light
+
     parser = argparse.ArgumentParser(
         prog="ratchet",
         description="Ratchet: an optimistic rollup for derivatives trading.",
@@ -30,11 +33,30 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         if name in ("deploy", "sequencer", "watch"):
             cmd.add_argument("--config", required=True, help="TOML config file")
+        if name == "deploy":
+            cmd.add_argument(
+                "--rpc", help="L1 JSON-RPC URL (default: the config's [l1] rpc)", default=None
+            )
         if name == "devnet":
-            cmd.add_argument("--data-dir", default="./data/devnet", help="data directory")
-            cmd.add_argument("--port", type=int, default=8545, help="first port to use")
+            cmd.add_argument(
+                "--data-dir", default="./data/devnet", help="data directory (default %(default)s)"
+            )
+            cmd.add_argument(
+                "--port",
+                type=int,
+                default=8545,
+                help="first of the four loopback ports it uses: anvil, +2 the sequencer's "
+                "JSON-RPC, +3 the watcher's metrics (default %(default)s)",
+            )
+            cmd.add_argument(
+                "--challenge-window",
+                type=int,
+                default=60,
+                help="seconds a posted batch can be challenged (default %(default)s, at most 60)",
+            )
         if name == "status":
             cmd.add_argument("--rpc", default="http://127.0.0.1:8547", help="sequencer RPC URL")
+    trader_cli.register(sub)
     return parser
 
 
@@ -77,21 +99,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    # heavy imports (web3, aiohttp, trio) only for the command that needs them
     if args.command == "sequencer":
-        from .sequencer.daemon import main as sequencer_main  # noqa: PLC0415 - heavy imports
+        from .sequencer.daemon import main as sequencer_main  # noqa: PLC0415
 
         return sequencer_main(args.config)
     if args.command == "watch":
-        from challenger.daemon import main as watch_main  # noqa: PLC0415 - heavy imports
+        from challenger.daemon import main as watch_main  # noqa: PLC0415
 
         return watch_main(args.config)
     if args.command == "status":
         return status(args.rpc)
-    print(
-        f"ratchet {args.command}: not available yet in this version ({__version__})",
-        file=sys.stderr,
-    )
-    return 2
+    if args.command == "deploy":
+        from .deploy_cli import main as deploy_main  # noqa: PLC0415
+
+        return deploy_main(args.config, args.rpc)
+    if args.command == "devnet":
+        from .devnet import main as devnet_main  # noqa: PLC0415
+
+        return devnet_main(args.data_dir, args.port, args.challenge_window)
+    run = getattr(args, "run", None)
+    if run is None:
+        parser.print_help()
+        return 2
+    result: int = run(args)
+    return result
 
 
 if __name__ == "__main__":

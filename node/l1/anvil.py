@@ -1,7 +1,7 @@
 """
 Start and stop an anvil development node (from the npm package ``@foundry-rs/anvil``).
 
-Used by the test fixtures and, later, by ``ratchet devnet``. anvil always listens
+Used by the test fixtures and by ``ratchet devnet``. anvil always listens
 on loopback; whoever starts it stops it, by pid.
 """
 
@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -74,10 +75,13 @@ class Anvil:
         port: int | None = None,
         chain_id: int = 31337,
         log_path: Path | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.port = port or free_port()
         self.chain_id = chain_id
         self.log_path = log_path
+        self.extra_args = tuple(extra_args)
+        """More anvil options (the devnet's: a block every second beside automine)."""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -97,12 +101,15 @@ class Anvil:
             str(self.chain_id),
             "--mnemonic",
             DEFAULT_MNEMONIC,
+            *self.extra_args,
         ]
         if self.log_path is None:
-            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
         else:
             with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
-                self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+                self.process = subprocess.Popen(
+                    args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

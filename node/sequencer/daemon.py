@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp_rpc
 from aiohttp import web
 from web3 import Web3
 
@@ -51,14 +52,16 @@ from node.config import (
     private_key,
     require_section,
 )
+from node.l1.deploy import bind
 from node.l1.inbox_reader import InboxReader
 from node.logs import json_logging
 from node.protocol.eip712 import Domain
-from node.protocol.genesis import Genesis
+from node.protocol.genesis import COLLATERAL_DECIMALS, Genesis
 from node.storage import LevelDB
 
 from .defence import Defence, DefenceMetrics
 from .engine import Sequencer
+from .faults import DEV_CHAIN_IDS, WrongRoot
 from .follower import InboxFollower
 from .post_state import PostState, PostStatus
 from .poster import Poster, PosterConfig, PosterError, PosterMetrics
@@ -89,6 +92,8 @@ class Settings:
     confirmations: int
     l1_poll_s: float
     l1_start_block: int
+    devnet_faults: bool = False
+    """``[devnet] faults``: serve ``devnet_postWrongRoot`` (:mod:`.faults`; dev chains only)."""
 
 
 def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -125,6 +130,14 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
     if l1_rpc is not None:
         address_option(contracts.get("bridge"), "contracts.bridge")
         address_option(contracts.get("dispute"), "contracts.dispute")
+    faults = config.get("devnet", {}).get("faults", False)
+    if not isinstance(faults, bool):
+        raise ConfigError("devnet.faults must be true or false")
+    if faults and (l1_rpc is None or l1_chain_id not in DEV_CHAIN_IDS):
+        raise ConfigError(
+            f"devnet.faults needs an L1 development chain (chain.l1_chain_id in "
+            f"{sorted(DEV_CHAIN_IDS)}): a wrong root costs the sequencer its stake"
+        )
     return Settings(
         domain=domain,
         genesis=load_genesis(config, path),
@@ -140,6 +153,7 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
         confirmations=confirmations,
         l1_poll_s=float(l1_poll),
         l1_start_block=start_block,
+        devnet_faults=faults,
     )
 
 
@@ -218,8 +232,20 @@ class Node:
             "contracts": config.contracts,
             "maxBatchTransactions": config.max_transactions,
             "batchIntervalS": config.max_interval_s,
+            "collateralDecimals": COLLATERAL_DECIMALS,
         }
+        if self.w3 is not None:
+            rollup = bind(self.w3, "Rollup", config.contracts["rollup"])
+            public["challengePeriod"] = int(rollup.functions.challengeWindow().call())
         finality = self.poster.finality if self.poster is not None else None
+        self.extra_methods: list[aiohttp_rpc.JSONRPCMethod] = []
+        """JSON-RPC methods beside the API's: the devnet's fault injection, if enabled."""
+        if config.devnet_faults:
+            fault = WrongRoot(self.engine)
+            self.extra_methods.append(
+                aiohttp_rpc.JSONRPCMethod(fault.devnet_postWrongRoot, name="devnet_postWrongRoot")
+            )
+            log.warning("devnet fault injection is on: devnet_postWrongRoot posts a wrong root")
         self.api = Api(
             self.engine,
             config.genesis,
@@ -227,6 +253,7 @@ class Node:
             metrics=metrics,
             finality=finality,
             heads=self.heads,
+            l1_tx_hash=self.poster.l1_tx_hash if self.poster is not None else None,
         )
 
     def heads(self) -> dict[str, Any]:
@@ -340,7 +367,9 @@ async def serve(config: Settings, *, ready: asyncio.Event | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     with LevelDB(config.data_dir / "db") as db:
         node = Node(config, db)
-        runner = web.AppRunner(application(node.api, node.health), handle_signals=False)
+        runner = web.AppRunner(
+            application(node.api, node.health, node.extra_methods), handle_signals=False
+        )
         await runner.setup()
         await web.TCPSite(runner, config.host, config.port).start()
         log.info("serving", extra={"host": config.host, "port": config.port})

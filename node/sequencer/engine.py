@@ -170,6 +170,9 @@ class Sequencer:
         self.committer = GroupCommitter(self.ledger)
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         """Called with (channel, payload) for every receipt and closed batch."""
+        self.record_hook: Callable[[Batch], Batch] | None = None
+        """Sees every sealed batch's record before it is stored (and so posted). Only the
+        devnet's fault injection (:mod:`.faults`) sets one."""
         self._pending_hashes: set[bytes] = set()
         """Hashes of entries handed to the committer and not durable yet (a resend is
         refused, as when durable)."""
@@ -344,6 +347,8 @@ class Sequencer:
             self.state.commit(),
             tuple(batch.transactions),
         )
+        if self.record_hook is not None:
+            record = self.record_hook(record)
         self.open = None
         self.closed += 1
         self.last_timestamp = batch.timestamp

@@ -222,6 +222,13 @@ class Poster:
             return "soft"
         return state.status.value
 
+    def l1_tx_hash(self, index: int) -> str | None:
+        """The L1 transaction that posted batch ``index`` (0x-hex), once it is on L1."""
+        state = self.status(index)
+        if state is None or state.status is PostStatus.POSTING or not state.l1_tx_hash:
+            return None
+        return "0x" + state.l1_tx_hash.hex()
+
     def wake(self) -> None:
         """Tell :meth:`run` that a batch was closed (else it notices at its next poll)."""
         self._wakeup.set()

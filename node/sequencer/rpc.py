@@ -27,7 +27,7 @@ import itertools
 import json
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,6 +194,7 @@ class Api:
         metrics: Metrics | None = None,
         finality: Callable[[int], str] | None = None,
         heads: Callable[[], dict[str, Any]] | None = None,
+        l1_tx_hash: Callable[[int], str | None] | None = None,
     ) -> None:
         self.engine = engine
         self.genesis = genesis
@@ -201,6 +202,8 @@ class Api:
         self.metrics = metrics or Metrics()
         self.finality = finality or (lambda batch: "soft")
         """The finality of a batch: soft | posted | final | rejected (the poster's view)."""
+        self.l1_tx_hash = l1_tx_hash or (lambda batch: None)
+        """The L1 transaction that posted a batch, once posted (the poster's view)."""
         self.heads = heads or dict
         """The L1 side of ``ratchet_getStatus``: posted and final heads, open disputes."""
         self.subscriptions: dict[str, Subscription] = {}
@@ -244,7 +247,12 @@ class Api:
         if receipt is None:
             raise NotFoundError(data={"what": "receipt", "txHash": txHash})
         # an undone entry's receipt already says "rejected" (the engine knows); else L1's
-        return {"finality": self.finality(receipt["batch"]), **receipt}
+        result = {"finality": self.finality(receipt["batch"]), **receipt}
+        if result["finality"] in ("posted", "final"):
+            posted_in = self.l1_tx_hash(receipt["batch"])
+            if posted_in is not None:
+                result["l1TxHash"] = posted_in
+        return result
 
     async def ratchet_getAccount(self, idOrAddress: Any) -> dict[str, Any]:  # noqa: N802, N803
         account_id = self._account_id(idOrAddress)
@@ -295,6 +303,7 @@ class Api:
                 "inboxEnd": batch.inbox_end,
                 "transactions": len(batch.transactions),
                 "txRoot": hex0x(batch.header().tx_root),
+                "l1TxHash": self.l1_tx_hash(batch.index),
             }
         open_batch = self.engine.open
         if open_batch is not None and open_batch.index == batch_index:
@@ -484,9 +493,12 @@ def methods(api: Api) -> list[aiohttp_rpc.JSONRPCMethod]:
 
 
 def application(
-    api: Api, health: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    api: Api,
+    health: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    extra: Sequence[aiohttp_rpc.JSONRPCMethod] = (),
 ) -> web.Application:
-    """The aiohttp application: JSON-RPC on ``/`` (POST) and ``/ws``, ``/health``, ``/metrics``."""
+    """The aiohttp application: JSON-RPC on ``/`` (POST) and ``/ws``, ``/health``, ``/metrics``;
+    ``extra`` methods beside the API's (the devnet's fault injection)."""
     middlewares = (
         aiohttp_rpc.middlewares.exception_middleware,
         aiohttp_rpc.middlewares.inject_request_middleware,
@@ -494,7 +506,7 @@ def application(
     http = JSONRPCServer(middlewares=middlewares, max_batch=1_000)
     ws = WSJSONRPCServer(middlewares=middlewares, max_batch=1_000)
     for server in (http, ws):
-        server.add_methods(methods(api))
+        server.add_methods([*methods(api), *extra])
 
     async def handle_http(request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/json":

@@ -32,8 +32,8 @@ def test_every_interface_command_exists() -> None:
         assert command in out.stdout
 
 
-def test_commands_not_built_yet_fail_loudly(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["deploy", "--config", "x.toml"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+def test_a_missing_config_or_command_fails_loudly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deploy", "--config", "no-such.toml"]) == 2
+    assert "cannot read config no-such.toml" in capsys.readouterr().err
     assert main([]) == 2
     assert "usage: ratchet" in capsys.readouterr().out
