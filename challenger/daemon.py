@@ -4,7 +4,8 @@
 Configuration (TOML, ``RATCHET_<SECTION>_<KEY>`` overrides; docs/watchtower.md):
 ``[chain] chain_id``, ``[contracts] rollup, bridge, dispute``, ``[l1] rpc, confirmations,
 poll_s, start_block``, ``[storage] data_dir`` (the watcher's own, never the sequencer's),
-``[genesis]``, ``[watcher] metrics_port`` (0: none), and its key from
+``[genesis]``, ``[watcher] metrics_port`` (0: none) and ``metrics_host`` (default
+127.0.0.1), and its key from
 ``RATCHET_WATCHER_KEY`` or ``[watcher] key_file``.
 """
 
@@ -56,6 +57,8 @@ class Settings:
     confirmations: int
     poll_s: float
     metrics_port: int
+    metrics_host: str = "127.0.0.1"
+    """Where /metrics listens (``[watcher] metrics_host``; 0.0.0.0 in a container)."""
 
 
 def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +101,7 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
         confirmations=numbers["l1.confirmations"],
         poll_s=float(poll),
         metrics_port=numbers["watcher.metrics_port"],
+        metrics_host=str(watcher.get("metrics_host", "127.0.0.1")),
     )
 
 
@@ -105,7 +109,7 @@ async def serve(config: Settings) -> None:
     """Run the watchtower until SIGTERM or SIGINT."""
     registry = CollectorRegistry()
     if config.metrics_port:
-        start_http_server(config.metrics_port, "127.0.0.1", registry)
+        start_http_server(config.metrics_port, config.metrics_host, registry)
     w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 10}))
     with LevelDB(config.data_dir / "db") as db:
         watcher = Watcher(

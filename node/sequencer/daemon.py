@@ -157,6 +157,19 @@ def settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Sett
     )
 
 
+def check_l1_chain(actual: int, config: Settings) -> None:
+    """The L1 node must be on the chain the config names (a config pointed at the wrong
+    node would post there), and fault injection needs a development chain in fact, not
+    only in the config. :class:`ConfigError` otherwise."""
+    if config.l1_chain_id is not None and actual != config.l1_chain_id:
+        raise ConfigError(
+            f"the L1 at {config.l1_rpc} has chain id {actual}, "
+            f"the config says chain.l1_chain_id = {config.l1_chain_id}"
+        )
+    if config.devnet_faults and actual not in DEV_CHAIN_IDS:
+        raise ConfigError(f"devnet.faults on L1 chain {actual}: only development chains")
+
+
 class Node:
     """A sequencer's parts, assembled from its settings over an open database."""
 
@@ -166,6 +179,7 @@ class Node:
         clock: Callable[[], float] = time.time
         if config.l1_rpc is not None:
             self.w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 10}))
+            check_l1_chain(self.w3.eth.chain_id, config)
             self.l1_time = int(self.w3.eth.get_block("latest")["timestamp"])
             clock = self._l1_clock
         started = time.monotonic()
@@ -367,8 +381,11 @@ async def serve(config: Settings, *, ready: asyncio.Event | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     with LevelDB(config.data_dir / "db") as db:
         node = Node(config, db)
+        # no access log: a line per request is noise at thousands of requests a second
         runner = web.AppRunner(
-            application(node.api, node.health, node.extra_methods), handle_signals=False
+            application(node.api, node.health, node.extra_methods),
+            handle_signals=False,
+            access_log=None,
         )
         await runner.setup()
         await web.TCPSite(runner, config.host, config.port).start()
@@ -416,4 +433,8 @@ def main(config_path: str) -> int:
     except ConfigError as exc:
         print(f"ratchet sequencer: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(serve(config))
+    try:
+        return asyncio.run(serve(config))
+    except ConfigError as exc:
+        print(f"ratchet sequencer: {exc}", file=sys.stderr)
+        return 2

@@ -98,3 +98,32 @@ def test_fault_injection_is_refused_off_development_chains(
         settings(path, env)
     path.write_text(text.replace("faults = true", "faults = false"))
     assert settings(path, env).devnet_faults is False
+
+
+def test_a_sequencer_refuses_an_l1_on_another_chain(tmp_path: Path) -> None:
+    """A config pointed at the wrong L1 node must not start (it would post there)."""
+    from node.l1.anvil import Anvil  # noqa: PLC0415
+
+    text = (REPO / "configs" / "devnet.toml").read_text()
+    text = text.replace("l1_chain_id = 31337", "l1_chain_id = 5")
+    addresses = "\n".join(f'{name} = "0x{"11" * 20}"' for name in ("rollup", "bridge", "dispute"))
+    text = text.replace("[contracts]\n", f"[contracts]\n{addresses}\n")
+    path = tmp_path / "sequencer.toml"
+    path.write_text(text)
+    (tmp_path / "markets.toml").write_text((REPO / "configs" / "markets.toml").read_text())
+    with Anvil(log_path=tmp_path / "anvil.log") as anvil:
+        started = subprocess.run(
+            [sys.executable, "-m", "node.cli", "sequencer", "--config", str(path)],
+            cwd=REPO,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "RATCHET_SEQUENCER_KEY": "0x" + "22" * 32,
+                "RATCHET_L1_RPC": anvil.url,
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    assert started.returncode == 2, started.stderr
+    assert "has chain id 31337, the config says chain.l1_chain_id = 5" in started.stderr
