@@ -7,7 +7,8 @@ moves), deploys the contracts with ``ratchet deploy``'s code over ``configs/devn
 mints collateral to five funded throwaway trader accounts, stakes the sequencer's bond,
 starts one ``ratchet sequencer`` (JSON-RPC and WebSocket on ``N+2``) and one ``ratchet
 watch`` (metrics on ``N+3``), writes ``DIR/devnet.json`` (INTERFACE.md), prints the
-endpoints, and feeds signed oracle prices (a random walk) for every market each second.
+endpoints, and feeds signed oracle prices (a random walk) for every market with each new
+batch (a price may not be newer than its batch: about every 2 s).
 It runs until Ctrl-C or SIGTERM, then stops everything it started, by pid: the watcher,
 the sequencer, anvil.
 

@@ -16,9 +16,10 @@ was wrong:
 WebSocket subscriptions (``ratchet_subscribe(channel, params)``) push
 ``ratchet_subscription`` notifications ``{subscription, seq, result}``; ``seq``
 counts from 1 per subscription, so a client that sees a gap knows it missed one.
-Channels: ``receipts`` (params ``{"account": id}``), ``fills`` (optional
-``{"market": id}``), ``book`` (``{"market": id, "depth": n}``: a snapshot after each
-change), ``batches``.
+Channels: ``receipts`` (params ``{"account": id}``: the transactions it sends),
+``fills`` (optional ``{"market": id, "account": id}``: an account's fills as taker or
+maker), ``book`` (``{"market": id, "depth": n}``: a snapshot after each change),
+``batches``.
 """
 
 import asyncio
@@ -372,8 +373,12 @@ class Api:
             if not 1 <= depth <= MAX_BOOK_DEPTH:
                 raise invalid(f"depth must be 1..{MAX_BOOK_DEPTH}")
             options = {"market": parse_uint(options.get("market"), "market", 32), "depth": depth}
-        elif channel == "fills" and "market" in options:
-            options = {"market": parse_uint(options["market"], "market", 32)}
+        elif channel == "fills":
+            options = {
+                name: parse_uint(options[name], name, 32)
+                for name in ("market", "account")
+                if name in options
+            }
         subscription = Subscription(f"0x{next(self._ids):x}", channel, options, socket)
         self.subscriptions[subscription.id] = subscription
         return subscription.id
@@ -434,17 +439,25 @@ class Api:
             return [payload] if payload.get("account") == subscription.params["account"] else []
         market = payload.get("market")
         if wanted == "fills":
-            fills = payload.get("outcome", {}).get("fills", [])
-            if "market" in subscription.params and market != subscription.params["market"]:
+            outcome = payload.get("outcome", {})
+            fills = outcome.get("fills", [])
+            if not fills or (
+                "market" in subscription.params and market != subscription.params["market"]
+            ):
                 return []
+            taker = payload.get("account")
+            taker_order = self.engine.orders.orders.get(bytes.fromhex(outcome["orderHash"][2:]))
+            account = subscription.params.get("account")
             return [
                 {
                     **fill,
                     "market": market,
-                    "taker": payload.get("account"),
+                    "taker": taker,
+                    "takerIsBuy": taker_order.is_buy if taker_order is not None else None,
                     "txHash": payload["txHash"],
                 }
                 for fill in fills
+                if account is None or account in (taker, fill["makerAccount"])
             ]
         if wanted == "book" and subscription.params["market"] in self._markets_touched(payload):
             wanted_market = subscription.params["market"]

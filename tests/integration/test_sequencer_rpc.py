@@ -288,6 +288,18 @@ def test_websocket_subscriptions_number_their_notifications(tmp_path: Path) -> N
                 }
             )
             fills_subscription = (await ws.receive_json())["result"]
+            # an account's fills, as maker too; and an account that trades nothing
+            by_account = {}
+            for request_id, account in ((6, 1), (7, 3)):
+                await ws.send_json(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": request_id,
+                        "method": "ratchet_subscribe",
+                        "params": ["fills", {"account": account}],
+                    }
+                )
+                by_account[account] = (await ws.receive_json())["result"]
             placed = []
             for nonce in (1, 2):
                 reply = await node.call(
@@ -307,11 +319,14 @@ def test_websocket_subscriptions_number_their_notifications(tmp_path: Path) -> N
                 subscription: [],
                 book_subscription: [],
                 fills_subscription: [],
+                by_account[1]: [],
+                by_account[3]: [],
             }
             while (
                 len(seen[subscription]) < 3
                 or len(seen[book_subscription]) < 4
                 or not seen[fills_subscription]
+                or not seen[by_account[1]]
             ):
                 message = await asyncio.wait_for(ws.receive_json(), 10)
                 assert message["method"] == "ratchet_subscription"
@@ -323,6 +338,10 @@ def test_websocket_subscriptions_number_their_notifications(tmp_path: Path) -> N
             result = fill["result"]
             assert (fill["seq"], result["makerAccount"], result["taker"]) == (1, 1, 2)
             assert result["price"] == str(btc(59_002))
+            assert result["takerIsBuy"] is False
+            # the maker hears of the fill its resting order got; account 3 of nothing
+            assert [p["result"] for p in seen[by_account[1]]] == [result]
+            assert seen[by_account[3]] == []
             await ws.send_json(
                 {
                     "jsonrpc": "2.0",
