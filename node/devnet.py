@@ -252,7 +252,9 @@ def wait_until(check: Any, what: str, child: Child | None = None, timeout: float
 class Devnet:
     """Everything ``ratchet devnet`` starts, as a context manager that stops it all."""
 
-    def __init__(self, data_dir: Path, first_port: int, challenge_window: int) -> None:
+    def __init__(
+        self, data_dir: Path, first_port: int, challenge_window: int, *, watcher: bool = True
+    ) -> None:
         if not 1 <= challenge_window <= MAX_CHALLENGE_WINDOW_S:
             raise ConfigError(f"--challenge-window must be 1..{MAX_CHALLENGE_WINDOW_S} seconds")
         if not 1024 <= first_port <= 65532:
@@ -267,6 +269,9 @@ class Devnet:
         self.deployment: Deployment | None = None
         self.cleared = False
         self.info: dict[str, Any] = {}
+        self.with_watcher = watcher
+        """Whether to run the watcher (the benchmarks run without one: in production it is
+        on another machine, not on the sequencer's cores)."""
 
     @property
     def rpc(self) -> str:
@@ -308,6 +313,16 @@ class Devnet:
         )
         self.children.append(sequencer)
         wait_until(self._healthy, "the sequencer's /health", sequencer)
+        if self.with_watcher:
+            self._start_watcher(watcher_config)
+        self.info = self._describe(self.deployment)
+        path = self.data_dir / "devnet.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.info, indent=2) + "\n")
+        os.replace(temporary, path)
+
+    def _start_watcher(self, watcher_config: Path) -> None:
+        logs = self.data_dir / "logs"
         watcher = Child(
             "the watcher",
             ["watch", "--config", str(watcher_config)],
@@ -321,11 +336,6 @@ class Devnet:
             "the watcher's metrics",
             watcher,
         )
-        self.info = self._describe(self.deployment)
-        path = self.data_dir / "devnet.json"
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.info, indent=2) + "\n")
-        os.replace(temporary, path)
 
     def _healthy(self) -> bool:
         with urllib.request.urlopen(self.rpc + "/health", timeout=2) as reply:
@@ -430,7 +440,7 @@ class Devnet:
                 "devnet": os.getpid(),
                 "anvil": self.anvil.process.pid if self.anvil.process else None,
                 "sequencer": self.children[0].process.pid,
-                "watcher": self.children[1].process.pid,
+                "watcher": self.children[1].process.pid if self.with_watcher else None,
             },
         }
 
