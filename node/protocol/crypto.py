@@ -2,15 +2,19 @@
 Hashing and secp256k1 signatures.
 
 keccak-256 comes from ``safe-pysha3`` (a C implementation, several times faster
-than pycryptodome's for the 64-byte inputs of Merkle nodes); public-key recovery
-from eth-keys on its coincurve (libsecp256k1) backend.
+than pycryptodome's for the 64-byte inputs of Merkle nodes); signing and public-key
+recovery from coincurve (libsecp256k1), called directly on the hot path: eth-keys'
+coincurve backend makes the same two calls behind objects that cost as much again.
 """
 
+import functools
 from typing import Final
 
+from coincurve import PrivateKey as CoincurvePrivateKey
+from coincurve import PublicKey
 from eth_keys.backends.coincurve import CoinCurveECCBackend
 from eth_keys.constants import SECPK1_N
-from eth_keys.datatypes import PrivateKey, Signature
+from eth_keys.datatypes import PrivateKey
 from sha3 import keccak_256
 
 from .errors import InvalidSignatureError
@@ -64,18 +68,19 @@ def recover_signer(digest: bytes, signature: bytes) -> bytes:
     which no public key can be recovered.
     """
     check_signature(signature)
-    sig = Signature(
-        vrs=(
-            signature[64] - 27,
-            int.from_bytes(signature[0:32], "big"),
-            int.from_bytes(signature[32:64], "big"),
-        )
-    )
     try:
-        public_key = _BACKEND.ecdsa_recover(digest, sig)
-    except Exception as exc:  # eth-keys raises BadSignature or coincurve's errors
+        public_key = PublicKey.from_signature_and_message(
+            signature[:64] + bytes((signature[64] - 27,)), digest, hasher=None
+        )
+    except Exception as exc:  # coincurve raises ValueError (or its own errors)
         raise InvalidSignatureError(f"no public key recovers from this signature: {exc}") from exc
-    return keccak256(public_key.to_bytes())[12:]
+    return keccak256(public_key.format(compressed=False)[1:])[12:]
+
+
+@functools.lru_cache(maxsize=64)
+def _signing_key(private_key: bytes) -> CoincurvePrivateKey:
+    """A key's libsecp256k1 context, made once (deriving it costs as much as a signature)."""
+    return CoincurvePrivateKey(private_key)
 
 
 def sign_digest(private_key: bytes, digest: bytes) -> bytes:
@@ -86,10 +91,10 @@ def sign_digest(private_key: bytes, digest: bytes) -> bytes:
     the sequencer (receipts), the oracle feeder, tests and tools; traders sign
     with any EIP-712 wallet instead.
     """
-    sig = _BACKEND.ecdsa_sign(digest, PrivateKey(private_key, backend=_BACKEND))
-    r: int = sig.r
-    s: int = sig.s
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([sig.v + 27])
+    if len(digest) != 32:
+        raise ValueError("a digest is 32 bytes")
+    signature = _signing_key(private_key).sign_recoverable(digest, hasher=None)
+    return signature[:64] + bytes((signature[64] + 27,))
 
 
 def address_of(private_key: bytes) -> bytes:

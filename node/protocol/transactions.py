@@ -20,6 +20,7 @@ before sending, it does not depend on the signature, and for an ``Order`` it is
 also the order hash that ``Cancel`` refers to.
 """
 
+import functools
 import re
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
@@ -130,7 +131,14 @@ class Message:
 
     def signing_hash(self, domain: Domain) -> bytes:
         """The digest signed with ``eth_signTypedData_v4`` in ``domain``."""
-        return typed_data_digest(domain, self.struct_hash())
+        return _signing_hash(self, domain)
+
+
+@functools.lru_cache(maxsize=8192)
+def _signing_hash(message: Message, domain: Domain) -> bytes:
+    """:meth:`Message.signing_hash`, remembered: a sequenced transaction's digest is needed
+    at admission, by the STF and for its receipt (messages and domains are immutable)."""
+    return typed_data_digest(domain, message.struct_hash())
 
 
 def _finish(cls: type[Message]) -> None:
@@ -369,6 +377,14 @@ def decode_transaction(raw: bytes) -> SignedTransaction:
     """Decode a wire transaction, rejecting anything non-canonical with a typed ``WireError``."""
     if type(raw) is not bytes:
         raise MalformedEncodingError(f"expected bytes, got {type(raw).__name__}")
+    return _decode_transaction(raw)
+
+
+@functools.lru_cache(maxsize=8192)
+def _decode_transaction(raw: bytes) -> SignedTransaction:
+    """:func:`decode_transaction`, remembered (the result is immutable; a refusal is not
+    remembered and raises again): the sequencer, the STF and the indexes all decode the
+    same bytes of a transaction."""
     if not raw:
         raise MalformedEncodingError("empty transaction")
     if len(raw) > MAX_TRANSACTION_BYTES:

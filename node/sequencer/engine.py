@@ -411,7 +411,7 @@ class Sequencer:
             tx_hash = tx.hash(self.domain)
             message: object = tx.message
             kind_name = type(message).__name__
-            if self.ledger.contains(tx_hash) or tx_hash in self._pending_hashes:
+            if tx_hash in self._pending_hashes:
                 raise AdmissionError(Reason.NONCE_USED, "this transaction is already sequenced")
         else:
             # two deposits can be byte-identical: the inbox position makes the hash unique
@@ -424,6 +424,10 @@ class Sequencer:
         batch = self._batch_for_next_step(kind)
         outcome = apply_step(self.state, Step(kind, data), self._context(batch.timestamp))
         if kind == StepKind.TRANSACTION and not outcome.applied:
+            # a live logged transaction's nonce (or oracle timestamp) is spent in the state,
+            # so the STF refuses a resend: the log is read only then, to say so clearly
+            if self.ledger.contains(tx_hash):
+                raise AdmissionError(Reason.NONCE_USED, "this transaction is already sequenced")
             raise AdmissionError(outcome.reason, outcome.detail)
         self._track(kind, data, outcome, batch.index)
         index = batch.steps

@@ -28,6 +28,7 @@ ALLOWED_TOP_LEVEL = frozenset(
         # pure computation libraries
         "rlp",
         "eth_keys",
+        "coincurve",
         "sha3",
     }
 )
