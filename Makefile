@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: help install devnet test test-slow lint typecheck contracts bench gas fuzz soak vectors clean
+.PHONY: help install devnet test test-slow lint typecheck contracts bench gas fuzz fuzz-rpc soak vectors clean
 
 help:
 	@echo "make devnet     start a local Ratchet devnet: anvil, contracts, a sequencer, a watcher"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench      run the benchmarks in bench/ (JSON on stdout)"
 	@echo "make gas        L1 gas report: posting, dispute moves, one-step proofs (JSON)"
 	@echo "make fuzz       differential fuzz, Python STF vs OneStepExecutor, 100,000 steps"
+	@echo "make fuzz-rpc   20,000 hostile JSON-RPC/WebSocket inputs: no crash, JSON-RPC errors only"
 	@echo "make soak       100 SIGKILLs of the sequencer under load; no receipt may be lost"
 	@echo "make vectors    regenerate the committed test vectors in tests/vectors/"
 
@@ -60,10 +61,15 @@ contracts: install
 vectors: $(PY_STAMP)
 	$(PY) -m tests.vectors.generate
 
+# Every benchmark prints JSON lines (kept in bench-results.jsonl), then one summary table.
 bench: install
-	@for script in bench/*_bench.py; do $(PY) -m bench.$$(basename $$script .py) || exit 1; done
-	$(PY) -m bench.gas_report
-	$(PY) -m bench.watch_report
+	@rm -f bench-results.jsonl
+	@for module in $$(cd bench && ls *_bench.py | sed 's/[.]py$$//') gas_report watch_report; do \
+		echo "bench.$$module ..." >&2; \
+		$(PY) -m bench.$$module >> bench-results.jsonl || exit 1; \
+	done
+	@cat bench-results.jsonl
+	@$(PY) -m bench.summary bench-results.jsonl
 
 gas: install
 	$(PY) -m bench.gas_report
@@ -72,6 +78,11 @@ gas: install
 FUZZ_STEPS ?= 100000
 fuzz: install
 	$(PY) -m tests.differential.fuzz --steps $(FUZZ_STEPS)
+
+# On demand: hostile input against a real sequencer (own data dir and port, no L1).
+FUZZ_RPC_CASES ?= 20000
+fuzz-rpc: install
+	$(PY) -m tests.fuzz_rpc.run --cases $(FUZZ_RPC_CASES)
 
 # On demand: 100 SIGKILLs of the sequencer under load, each restart checked.
 SOAK_KILLS ?= 100

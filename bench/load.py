@@ -6,8 +6,10 @@ the measured server's.
     python -m bench.load SPEC.json   # prints one JSON object of results
 
 The spec (written by bench/sequencer_bench.py) names the transport (``http`` or ``ws``),
-the URL, the rate (requests per second; null for flat out) and the *streams*: lists of
-request bodies, each already serialised (the transactions in them pre-signed). A stream
+the URL, the rate (transactions per second; null for flat out), how many transactions
+each request carries (``batch``: more than one makes it a JSON-RPC batch request, as a
+market maker sends its quotes) and the *streams*: lists of request bodies, each already
+serialised (the transactions in them pre-signed). A stream
 is sent in order, one request at a time (a trader's next order follows the last one's
 receipt); the streams run side by side. At a fixed rate request ``k`` of stream ``i`` of
 ``S`` is due at ``t0 + (k * S + i) / rate``; its latency is counted from when it was due,
@@ -37,6 +39,11 @@ class Tally:
     first_error: str | None = None
 
     def record(self, due: float, reply: Any) -> None:
+        """One reply: a response, or (a batch request's) a list of them, all as late."""
+        if isinstance(reply, list):
+            for item in reply:
+                self.record(due, item)
+            return
         self.latencies.append(time.perf_counter() - due)
         error: Any = reply.get("error") if isinstance(reply, dict) else {"message": "no reply"}
         if error is None:
@@ -106,7 +113,7 @@ async def _stream_ws(
                 if message.type != aiohttp.WSMsgType.TEXT:
                     raise RuntimeError(f"the WebSocket closed: {message}")
                 reply = json.loads(message.data)
-                if "id" in reply:
+                if isinstance(reply, list) or "id" in reply:
                     break
             tally.record(due, reply)
 
@@ -115,7 +122,9 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     """Send the spec's streams; the figures."""
     streams: list[list[str]] = spec["streams"]
     rate = spec.get("rate")
-    count = sum(len(s) for s in streams)
+    per_request = int(spec.get("batch", 1))
+    """Transactions per request (a JSON-RPC batch when more than one)."""
+    count = sum(len(s) for s in streams) * per_request
     tally = Tally()
     sender = _stream_ws if spec["transport"] == "ws" else _stream_http
     connector = aiohttp.TCPConnector(limit=len(streams) + 4, force_close=False)
@@ -128,7 +137,10 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         for i, bodies in enumerate(streams):
             schedule = None
             if rate:
-                schedule = [start + (k * len(streams) + i) / rate for k in range(len(bodies))]
+                requests_per_s = rate / per_request
+                schedule = [
+                    start + (k * len(streams) + i) / requests_per_s for k in range(len(bodies))
+                ]
             tasks.append(sender(session, spec["url"], bodies, schedule, tally))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
@@ -137,6 +149,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     ordered = sorted(tally.latencies)
     return {
         "transport": spec["transport"],
+        "batch": per_request,
         "target_rate": rate,
         "requests": count,
         "ok": tally.ok,

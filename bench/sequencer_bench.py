@@ -143,7 +143,7 @@ def set_oracle(devnet: Devnet) -> list[dict[str, Any]]:
 
 def order_streams(
     traders: Traders, markets: list[dict[str, Any]], streams: int, per_stream: int
-) -> list[list[str]]:
+) -> list[list[dict[str, Any]]]:
     """``streams`` lists of ``per_stream`` JSON-RPC bodies: maker/taker cycles (module doc)."""
     out = []
     request_id = 0
@@ -169,17 +169,26 @@ def order_streams(
             raw = traders.order(who, market["id"], is_buy, price, size, tif)
             request_id += 1
             bodies.append(
-                json.dumps(
-                    {
-                        "jsonrpc": "2.0",
-                        "id": request_id,
-                        "method": "ratchet_sendTransaction",
-                        "params": [raw],
-                    }
-                )
+                {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "method": "ratchet_sendTransaction",
+                    "params": [raw],
+                }
             )
         out.append(bodies)
     return out
+
+
+def serialise(streams: list[list[dict[str, Any]]], batch: int) -> list[list[str]]:
+    """Each stream's requests as bodies of ``batch`` requests each (a JSON-RPC batch request
+    when more than one), in order."""
+    if batch == 1:
+        return [[json.dumps(r) for r in stream] for stream in streams]
+    return [
+        [json.dumps(stream[k : k + batch]) for k in range(0, len(stream) - batch + 1, batch)]
+        for stream in streams
+    ]
 
 
 def generate(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
@@ -200,9 +209,24 @@ def sequencer_pid(devnet: Devnet) -> int:
     return int(devnet.children[0].process.pid)
 
 
-def scenarios(duration: float, flat: int) -> list[tuple[int | None, int]]:
-    """(rate, requests) per scenario."""
-    return [(1000, int(1000 * duration)), (5000, int(5000 * duration)), (None, flat)]
+BATCH = 16
+"""Transactions per request in the batch-request scenarios (a market maker's quotes)."""
+
+
+def scenarios(duration: float, flat: int) -> list[tuple[str, int, int | None, int]]:
+    """(transport, transactions per request, rate, transactions) per scenario: the issue's
+    six (HTTP and WebSocket at 1,000/s, 5,000/s and flat out, one transaction a request),
+    then HTTP batch requests at 5,000/s and flat out."""
+    rates: list[tuple[int | None, int]] = [
+        (1000, int(1000 * duration)),
+        (5000, int(5000 * duration)),
+        (None, flat),
+    ]
+    out: list[tuple[str, int, int | None, int]] = [
+        (transport, 1, rate, count) for transport in ("http", "ws") for rate, count in rates
+    ]
+    out += [("http", BATCH, rate, count) for rate, count in rates[1:]]
+    return out
 
 
 def ratchet_runs(args: argparse.Namespace, directory: Path) -> list[dict[str, Any]]:
@@ -210,23 +234,23 @@ def ratchet_runs(args: argparse.Namespace, directory: Path) -> list[dict[str, An
     with Devnet(directory / "devnet", first_port(), 60, watcher=False) as devnet:
         traders = Traders(devnet, 2 * args.streams)
         markets = set_oracle(devnet)
-        for transport in ("http", "ws"):
-            for rate, requests in scenarios(args.duration, args.flat):
-                per_stream = max(4, requests // args.streams // 4 * 4)
-                streams = order_streams(traders, markets, args.streams, per_stream)
-                url = devnet.rpc + ("/ws" if transport == "ws" else "/")
-                url = url.replace("http://", "ws://") if transport == "ws" else url
-                spec = {
-                    "transport": transport,
-                    "url": url,
-                    "rate": rate,
-                    "streams": streams,
-                    "server_pid": sequencer_pid(devnet),
-                }
-                result = {"system": "ratchet", **generate(spec, directory)}
-                emit("sequencer_load", result)
-                results.append(result)
-                time.sleep(2.5)  # let the batch close and post between scenarios
+        for transport, batch, rate, requests in scenarios(args.duration, args.flat):
+            per_stream = max(4 * batch, requests // args.streams // (4 * batch) * 4 * batch)
+            streams = order_streams(traders, markets, args.streams, per_stream)
+            url = devnet.rpc + ("/ws" if transport == "ws" else "/")
+            url = url.replace("http://", "ws://") if transport == "ws" else url
+            spec = {
+                "transport": transport,
+                "url": url,
+                "rate": rate,
+                "batch": batch,
+                "streams": serialise(streams, batch),
+                "server_pid": sequencer_pid(devnet),
+            }
+            result = {"system": "ratchet", **generate(spec, directory)}
+            emit("sequencer_load", result)
+            results.append(result)
+            time.sleep(2.5)  # let the batch close and post between scenarios
         with urllib.request.urlopen(devnet.rpc + "/metrics", timeout=10) as reply:
             metrics = reply.read().decode()
         batches = [
@@ -236,7 +260,9 @@ def ratchet_runs(args: argparse.Namespace, directory: Path) -> list[dict[str, An
     return results
 
 
-def anvil_streams(url: str, chain_id: int, keys: list[bytes], per_stream: int) -> list[list[str]]:
+def anvil_streams(
+    url: str, chain_id: int, keys: list[bytes], per_stream: int
+) -> list[list[dict[str, Any]]]:
     """Pre-signed ETH transfers, one stream per key, as eth_sendRawTransaction bodies."""
     sink = Account.create().address
     out = []
@@ -270,14 +296,12 @@ def anvil_streams(url: str, chain_id: int, keys: list[bytes], per_stream: int) -
             raw = Account.sign_transaction(tx, key).raw_transaction
             request_id += 1
             bodies.append(
-                json.dumps(
-                    {
-                        "jsonrpc": "2.0",
-                        "id": request_id,
-                        "method": "eth_sendRawTransaction",
-                        "params": ["0x" + raw.hex()],
-                    }
-                )
+                {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "method": "eth_sendRawTransaction",
+                    "params": ["0x" + raw.hex()],
+                }
             )
         out.append(bodies)
     return out
@@ -290,37 +314,38 @@ def anvil_runs(args: argparse.Namespace, directory: Path) -> list[dict[str, Any]
         for key in keys:
             anvil.rpc("anvil_setBalance", Account.from_key(key).address, hex(10**24))
         assert anvil.process is not None
-        for transport in ("http", "ws"):
-            for rate, requests in scenarios(args.duration, args.flat):
-                per_stream = max(1, requests // args.streams)
-                streams = anvil_streams(anvil.url, anvil.chain_id, keys, per_stream)
-                url = anvil.url if transport == "http" else anvil.url.replace("http", "ws")
-                spec = {
-                    "transport": transport,
-                    "url": url,
-                    "rate": rate,
-                    "streams": streams,
-                    "server_pid": anvil.process.pid,
-                }
-                result = {"system": "anvil", **generate(spec, directory)}
-                emit("anvil_load", result)
-                results.append(result)
+        for transport, batch, rate, requests in scenarios(args.duration, args.flat):
+            per_stream = max(batch, requests // args.streams // batch * batch)
+            streams = anvil_streams(anvil.url, anvil.chain_id, keys, per_stream)
+            url = anvil.url if transport == "http" else anvil.url.replace("http", "ws")
+            spec = {
+                "transport": transport,
+                "url": url,
+                "rate": rate,
+                "batch": batch,
+                "streams": serialise(streams, batch),
+                "server_pid": anvil.process.pid,
+            }
+            result = {"system": "anvil", **generate(spec, directory)}
+            emit("anvil_load", result)
+            results.append(result)
     return results
 
 
 def table(ratchet: list[dict[str, Any]], anvil: list[dict[str, Any]]) -> str:
     """The summary: one row per scenario, Ratchet beside anvil."""
     rows = [
-        "| transport | target/s | Ratchet ok/s | p50 ms | p99 ms | seq CPU | errors "
-        "| anvil ok/s | anvil p99 ms | Ratchet/anvil |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| transport | tx/request | target/s | Ratchet ok/s | p50 ms | p99 ms | seq CPU "
+        "| errors | anvil ok/s | anvil p99 ms | Ratchet/anvil |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for mine, theirs in zip(ratchet, anvil, strict=True):
         target = mine["target_rate"] or "flat out"
         ratio = mine["throughput"] / theirs["throughput"] if theirs["throughput"] else float("inf")
         errors = sum(mine["errors"].values())
         rows.append(
-            f"| {mine['transport']} | {target} | {mine['throughput']:,.0f} | {mine['p50_ms']} "
+            f"| {mine['transport']} | {mine['batch']} | {target} | {mine['throughput']:,.0f} "
+            f"| {mine['p50_ms']} "
             f"| {mine['p99_ms']} | {mine['server_cpu']} | {errors} | "
             f"{theirs['throughput']:,.0f} | {theirs['p99_ms']} | {ratio:.2f} |"
         )

@@ -70,6 +70,9 @@ from .rpc import Api, Metrics, application
 
 log = logging.getLogger(__name__)
 
+RECURSION_LIMIT = 4_000
+"""Python's recursion limit in the daemon (see :func:`main`)."""
+
 KEY_ENV = "RATCHET_SEQUENCER_KEY"
 """The environment variable holding the sequencer's private key (0x-hex)."""
 
@@ -428,6 +431,9 @@ def main(config_path: str) -> int:
     """Entry point of ``ratchet sequencer``."""
     # `kill -USR1 <pid>` dumps every thread's stack to stderr: for a daemon that seems stuck
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # py_ecc (imported through web3) raises the recursion limit to 100,000, past where the
+    # C stack ends: code that recurses on hostile data would crash instead of raising
+    sys.setrecursionlimit(RECURSION_LIMIT)
     json_logging()
     try:
         config = settings(config_path)

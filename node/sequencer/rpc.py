@@ -27,6 +27,7 @@ import functools
 import itertools
 import json
 import logging
+import re
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -113,11 +114,45 @@ def parse_uint(value: Any, name: str, bits: int = 64) -> int:
     """A non-negative integer parameter, as a JSON number or a decimal string."""
     if isinstance(value, bool):
         raise invalid(f"{name} must be an integer")
-    if isinstance(value, str) and value.isdecimal():
-        value = int(value)
+    if isinstance(value, str) and value.isascii() and value.isdecimal():
+        try:
+            value = int(value)
+        except ValueError:  # more digits than int() takes (4300)
+            raise invalid(f"{name} must be an integer in 0..2^{bits}-1") from None
     if not isinstance(value, int) or not 0 <= value < 1 << bits:
         raise invalid(f"{name} must be an integer in 0..2^{bits}-1")
     return value
+
+
+MAX_JSON_DEPTH = 100
+"""Deepest nesting of arrays and objects a request may have. The C JSON decoder recurses
+once per level and relies on the recursion limit to stop before the C stack ends, but
+py_ecc (imported through web3) raises that limit to 100,000: unchecked, 100,000 nested
+``[`` in a request would crash the process (SIGSEGV)."""
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(text: str) -> Any:
+    """Parse a request: strict JSON (no NaN or Infinity), at most :data:`MAX_JSON_DEPTH`
+    deep; anything else raises ``json.JSONDecodeError``, which aiohttp-rpc answers with
+    -32700 (it lets other exceptions escape: an HTTP 500, or no answer on a WebSocket)."""
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        depth = 0
+        for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)):
+            depth += 1 if bracket in "[{" else -1
+            if depth > MAX_JSON_DEPTH:
+                raise json.JSONDecodeError(f"nested more than {MAX_JSON_DEPTH} deep", text, 0)
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:  # NaN, an integer of over 4300 digits
+        raise json.JSONDecodeError(str(exc), text, 0) from None
 
 
 def parse_transaction(tx: Any) -> bytes:
@@ -150,6 +185,23 @@ class Subscription:
     params: dict[str, Any]
     socket: web.WebSocketResponse
     seq: int = 0
+
+
+MAX_SUBSCRIPTIONS_PER_SOCKET = 100
+"""Subscriptions one WebSocket connection may hold."""
+
+MAX_SUBSCRIPTIONS = 10_000
+"""Subscriptions the server holds in all (every event is fanned out while sequencing)."""
+
+
+def _index_key(subscription: Subscription) -> tuple[Any, ...]:
+    """What a subscription listens to: batches; an account's receipts; fills (filtered
+    later by market and account); a market's book."""
+    if subscription.channel == "receipts":
+        return ("receipts", subscription.params["account"])
+    if subscription.channel == "book":
+        return ("book", subscription.params["market"])
+    return (subscription.channel,)
 
 
 class Metrics:
@@ -208,8 +260,12 @@ class Api:
         self.heads = heads or dict
         """The L1 side of ``ratchet_getStatus``: posted and final heads, open disputes."""
         self.subscriptions: dict[str, Subscription] = {}
+        self._index: dict[tuple[Any, ...], dict[str, Subscription]] = {}
+        """Subscriptions by what they listen to (:func:`_index_key`)."""
+        self._by_socket: weakref.WeakKeyDictionary[web.WebSocketResponse, set[str]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._ids = itertools.count(1)
-        self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         engine.listeners.append(self._on_event)
 
     # methods -----------------------------------------------------------------------
@@ -379,8 +435,18 @@ class Api:
                 for name in ("market", "account")
                 if name in options
             }
+        self._forget_closed()
+        mine = self._by_socket.setdefault(socket, set())
+        if len(mine) >= MAX_SUBSCRIPTIONS_PER_SOCKET:
+            raise invalid(f"at most {MAX_SUBSCRIPTIONS_PER_SOCKET} subscriptions a connection")
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise NotAvailableError(
+                data={"detail": f"the server holds {MAX_SUBSCRIPTIONS} subscriptions already"}
+            )
         subscription = Subscription(f"0x{next(self._ids):x}", channel, options, socket)
         self.subscriptions[subscription.id] = subscription
+        self._index.setdefault(_index_key(subscription), {})[subscription.id] = subscription
+        mine.add(subscription.id)
         return subscription.id
 
     async def ratchet_unsubscribe(
@@ -389,7 +455,7 @@ class Api:
         found = self.subscriptions.get(subscription) if isinstance(subscription, str) else None
         if found is None or found.socket is not rpc_request.context.get("ws_connect"):
             return False
-        del self.subscriptions[found.id]
+        self._drop(found)
         return True
 
     # helpers -----------------------------------------------------------------------
@@ -406,13 +472,43 @@ class Api:
     def _account_by_owner(self, owner: bytes) -> int | None:
         return self.engine.owners.get(owner)
 
+    def _drop(self, subscription: Subscription) -> None:
+        """Forget one subscription everywhere it is listed."""
+        self.subscriptions.pop(subscription.id, None)
+        self._index.get(_index_key(subscription), {}).pop(subscription.id, None)
+        mine = self._by_socket.get(subscription.socket)
+        if mine is not None:
+            mine.discard(subscription.id)
+
+    def _forget_closed(self) -> None:
+        """Drop the subscriptions of every closed connection."""
+        for socket in [socket for socket in self._by_socket if socket.closed]:
+            for subscription_id in list(self._by_socket.pop(socket, ())):
+                found = self.subscriptions.get(subscription_id)
+                if found is not None:
+                    self._drop(found)
+
+    def _candidates(self, channel: str, payload: dict[str, Any]) -> list[Subscription]:
+        """The subscriptions an event may concern (only these are looked at: an event costs
+        what its listeners cost, not what every subscription on the server costs)."""
+        if channel == "batches":
+            return list(self._index.get(("batches",), {}).values())
+        if channel != "receipts":
+            return []
+        found = list(self._index.get(("receipts", payload.get("account")), {}).values())
+        if payload.get("outcome", {}).get("fills"):
+            found += self._index.get(("fills",), {}).values()
+        for market in self._markets_touched(payload):
+            found += self._index.get(("book", market), {}).values()
+        return found
+
     def _on_event(self, channel: str, payload: dict[str, Any]) -> None:
         """Count an engine event, and fan it out to the matching subscriptions."""
         if channel == "batches":
             self.metrics.batch_transactions.observe(payload.get("transactions", 0))
-        for subscription in list(self.subscriptions.values()):
+        for subscription in self._candidates(channel, payload):
             if subscription.socket.closed:
-                del self.subscriptions[subscription.id]
+                self._forget_closed()
                 continue
             for result in self._results(subscription, channel, payload):
                 subscription.seq += 1
@@ -512,12 +608,15 @@ def application(
 ) -> web.Application:
     """The aiohttp application: JSON-RPC on ``/`` (POST) and ``/ws``, ``/health``, ``/metrics``;
     ``extra`` methods beside the API's (the devnet's fault injection)."""
+    # aiohttp-rpc logs every unparsable request at WARNING, a WebSocket one with its whole
+    # text: a client could write a MiB of log per request. Its errors still go to the log.
+    logging.getLogger("aiohttp_rpc").setLevel(logging.ERROR)
     middlewares = (
         aiohttp_rpc.middlewares.exception_middleware,
         aiohttp_rpc.middlewares.inject_request_middleware,
     )
-    http = JSONRPCServer(middlewares=middlewares, max_batch=1_000)
-    ws = WSJSONRPCServer(middlewares=middlewares, max_batch=1_000)
+    http = JSONRPCServer(middlewares=middlewares, max_batch=1_000, json_deserialize=loads)
+    ws = WSJSONRPCServer(middlewares=middlewares, max_batch=1_000, json_deserialize=loads)
     for server in (http, ws):
         server.add_methods([*methods(api), *extra])
 
@@ -525,6 +624,12 @@ def application(
         if request.content_type != "application/json":
             # aiohttp-rpc parses only application/json; be lenient, as geth is
             request = request.clone(headers={**request.headers, "Content-Type": "application/json"})
+        try:
+            await request.text()  # a body that is not text gets -32700 (not a 500)
+        except (UnicodeDecodeError, LookupError, web.RequestPayloadError):
+            # not text in its charset, an unknown charset, a broken gzip body: not JSON
+            error = rpc_errors.ParseError(data={"details": "the body is not text"})
+            return web.json_response(aiohttp_rpc.JSONRPCResponse(error=error).dump())
         return await http.handle_http_request(request)
 
     async def handle_health(_: web.Request) -> web.Response:

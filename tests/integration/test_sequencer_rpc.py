@@ -365,3 +365,54 @@ def test_websocket_subscriptions_number_their_notifications(tmp_path: Path) -> N
         assert reply["error"]["code"] == -32601
 
     run(tmp_path / "db", body)
+
+
+def test_subscriptions_are_bounded_per_connection_and_freed_when_it_closes(
+    tmp_path: Path,
+) -> None:
+    """One connection holds at most MAX_SUBSCRIPTIONS_PER_SOCKET; a closed connection's
+    are forgotten (an event costs what its listeners cost, not what every old
+    subscription would)."""
+    from node.sequencer.rpc import MAX_SUBSCRIPTIONS_PER_SOCKET  # noqa: PLC0415
+
+    def subscribe(request_id: int, account: int) -> dict[str, Any]:
+        return {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": "ratchet_subscribe",
+            "params": ["receipts", {"account": account}],
+        }
+
+    async def body(node: Node) -> None:
+        async with node.session.ws_connect(node.url + "/ws") as ws:
+            await ws.send_json(
+                [subscribe(i, 1) for i in range(1, MAX_SUBSCRIPTIONS_PER_SOCKET + 2)]
+            )
+            replies = sorted(await ws.receive_json(), key=lambda r: r["id"])
+            assert all("result" in r for r in replies[:-1])
+            refused = replies[-1]["error"]
+            assert refused["code"] == -32602
+            assert str(MAX_SUBSCRIPTIONS_PER_SOCKET) in refused["data"]["detail"]
+            # each of them hears of account 1's next transaction, with its own seq
+            sent = await node.call(
+                "ratchet_sendTransaction", raw(MAKER, order(1, True, 50_000, 0.1, 7))
+            )
+            tx_hash = sent["result"]["txHash"]
+            seen: set[str] = set()
+            while len(seen) < MAX_SUBSCRIPTIONS_PER_SOCKET:
+                message = await asyncio.wait_for(ws.receive_json(), 10)
+                assert message["params"]["seq"] == 1
+                assert message["params"]["result"]["txHash"] == tx_hash
+                seen.add(message["params"]["subscription"])
+        # closed: a new connection may subscribe again, and the old ones are gone
+        async with node.session.ws_connect(node.url + "/ws") as ws:
+            await ws.send_json(subscribe(1, 2))
+            assert "result" in await ws.receive_json()
+        api = next(
+            listener.__self__
+            for listener in node.engine.listeners
+            if hasattr(listener, "__self__")
+        )
+        assert len(api.subscriptions) == 1
+
+    run(tmp_path / "db", body)

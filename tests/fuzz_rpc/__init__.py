@@ -1,0 +1,1 @@
+"""Hostile-input fuzzing of the sequencer's JSON-RPC API (``make fuzz-rpc``)."""
