@@ -45,7 +45,7 @@ from web3 import Web3
 from node.config import ConfigError
 from node.deploy_cli import execute, plan, write_addresses
 from node.l1 import REPO_ROOT
-from node.l1.anvil import DEFAULT_MNEMONIC, Anvil
+from node.l1.anvil import DEFAULT_MNEMONIC, Anvil, stop_process
 from node.l1.deploy import Deployment, bind
 from node.protocol.crypto import sign_digest
 from node.protocol.eip712 import Domain
@@ -218,14 +218,7 @@ class Child:
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (a graceful stop), SIGKILL if it lingers."""
-        if self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout)
+        stop_process(self.process, timeout)
 
     def tail(self, lines: int = 20) -> str:
         try:

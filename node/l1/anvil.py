@@ -63,6 +63,19 @@ def free_port() -> int:
         return port
 
 
+def stop_process(process: "subprocess.Popen[bytes]", timeout: float) -> None:
+    """Stop a child by pid: SIGTERM (a graceful stop), SIGKILL if it lingers past
+    ``timeout`` seconds; reaped either way."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
 class Anvil:
     """
     One anvil process on 127.0.0.1. Use as a context manager, or call
@@ -137,14 +150,8 @@ class Anvil:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the process by pid: SIGTERM, then SIGKILL if it lingers."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+        if process is not None:
+            stop_process(process, timeout)
 
     def __enter__(self) -> Self:
         return self.start()
