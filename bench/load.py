@@ -71,6 +71,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def _when_due(schedule: list[float] | None, k: int) -> float:
+    """Wait until request ``k`` is due (flat out: now); the time it was due."""
+    if schedule is None:
+        return time.perf_counter()
+    delay = schedule[k] - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    return schedule[k]
+
+
 async def _stream_http(
     session: aiohttp.ClientSession,
     url: str,
@@ -79,12 +89,7 @@ async def _stream_http(
     tally: Tally,
 ) -> None:
     for k, body in enumerate(bodies):
-        due = time.perf_counter()
-        if schedule is not None:
-            due = schedule[k]
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        due = await _when_due(schedule, k)
         async with session.post(
             url, data=body, headers={"Content-Type": "application/json"}
         ) as response:
@@ -101,12 +106,7 @@ async def _stream_ws(
 ) -> None:
     async with session.ws_connect(url, max_msg_size=0) as socket:
         for k, body in enumerate(bodies):
-            due = time.perf_counter()
-            if schedule is not None:
-                due = schedule[k]
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            due = await _when_due(schedule, k)
             await socket.send_str(body)
             while True:  # the answer (a subscription notification is not one)
                 message = await socket.receive()

@@ -206,6 +206,32 @@ def generate(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
     return result
 
 
+def scenario_spec(
+    transport: str,
+    url: str,
+    rate: int | None,
+    batch: int,
+    streams: list[list[dict[str, Any]]],
+    server_pid: int,
+) -> dict[str, Any]:
+    """The load generator's spec for one scenario (:mod:`bench.load`)."""
+    return {
+        "transport": transport,
+        "url": url,
+        "rate": rate,
+        "batch": batch,
+        "streams": serialise(streams, batch),
+        "server_pid": server_pid,
+    }
+
+
+def measure(system: str, spec: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """Run one scenario against ``system`` (ratchet or anvil); print and return its line."""
+    result = {"system": system, **generate(spec, directory)}
+    emit("sequencer_load" if system == "ratchet" else "anvil_load", result)
+    return result
+
+
 def sequencer_pid(devnet: Devnet) -> int:
     return int(devnet.children[0].process.pid)
 
@@ -242,17 +268,8 @@ def ratchet_runs(args: argparse.Namespace, directory: Path) -> list[dict[str, An
             streams = order_streams(traders, markets, args.streams, per_stream)
             url = devnet.rpc + ("/ws" if transport == "ws" else "/")
             url = url.replace("http://", "ws://") if transport == "ws" else url
-            spec = {
-                "transport": transport,
-                "url": url,
-                "rate": rate,
-                "batch": batch,
-                "streams": serialise(streams, batch),
-                "server_pid": sequencer_pid(devnet),
-            }
-            result = {"system": "ratchet", **generate(spec, directory)}
-            emit("sequencer_load", result)
-            results.append(result)
+            spec = scenario_spec(transport, url, rate, batch, streams, sequencer_pid(devnet))
+            results.append(measure("ratchet", spec, directory))
             time.sleep(2.5)  # let the batch close and post between scenarios
         with urllib.request.urlopen(devnet.rpc + "/metrics", timeout=10) as reply:
             metrics = reply.read().decode()
@@ -321,17 +338,8 @@ def anvil_runs(args: argparse.Namespace, directory: Path) -> list[dict[str, Any]
             per_stream = max(batch, requests // args.streams // batch * batch)
             streams = anvil_streams(anvil.url, anvil.chain_id, keys, per_stream)
             url = anvil.url if transport == "http" else anvil.url.replace("http", "ws")
-            spec = {
-                "transport": transport,
-                "url": url,
-                "rate": rate,
-                "batch": batch,
-                "streams": serialise(streams, batch),
-                "server_pid": anvil.process.pid,
-            }
-            result = {"system": "anvil", **generate(spec, directory)}
-            emit("anvil_load", result)
-            results.append(result)
+            spec = scenario_spec(transport, url, rate, batch, streams, anvil.process.pid)
+            results.append(measure("anvil", spec, directory))
     return results
 
 

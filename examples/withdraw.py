@@ -17,27 +17,16 @@ L1 side. Exit code 0 if the L1 balance changed by exactly the amount, 1 otherwis
 """
 
 import argparse
-import json
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+from common import load_devnet
 from web3 import Web3
 
 from node.sdk import NotAvailableError, SdkError, SyncClient, l1
 from node.sdk.units import plain
-
-
-def load_devnet(path: str) -> dict[str, Any]:
-    """The devnet's ``devnet.json`` (what ``ratchet devnet`` wrote)."""
-    file = Path(path)
-    if not file.exists():
-        sys.exit(f"{file} does not exist: start `ratchet devnet` first (or pass --devnet PATH)")
-    info: dict[str, Any] = json.loads(file.read_text())
-    return info
-
 
 STARTED = time.monotonic()
 

@@ -95,6 +95,18 @@ class OpenBatch:
         """Steps sequenced into it so far (inbox messages, then transactions)."""
         return self.inbox_end - self.inbox_start + len(self.transactions)
 
+    def record(self, post_root: bytes) -> Batch:
+        """The batch as it is sealed, with the state root after its last step."""
+        return Batch(
+            self.index,
+            self.parent_root,
+            self.timestamp,
+            self.inbox_start,
+            self.inbox_end,
+            post_root,
+            tuple(self.transactions),
+        )
+
 
 def receipt_json(
     promise: Receipt, sequence: int, outcome: Outcome, kind_name: str, signature: bytes
@@ -288,15 +300,7 @@ class Sequencer:
         write the record if the crash came between its last entry and its record."""
         batch = self.open
         assert batch is not None
-        replayed = Batch(
-            batch.index,
-            batch.parent_root,
-            batch.timestamp,
-            batch.inbox_start,
-            batch.inbox_end,
-            self.state.commit(),
-            tuple(batch.transactions),
-        )
+        replayed = batch.record(self.state.commit())
         record = records.get(batch.index)
         self.last_timestamp = batch.timestamp
         if record is None:
@@ -338,15 +342,7 @@ class Sequencer:
         queue its record to be written once its entries are durable."""
         batch = self.open
         assert batch is not None and batch.steps > 0
-        record = Batch(
-            batch.index,
-            batch.parent_root,
-            batch.timestamp,
-            batch.inbox_start,
-            batch.inbox_end,
-            self.state.commit(),
-            tuple(batch.transactions),
-        )
+        record = batch.record(self.state.commit())
         if self.record_hook is not None:
             record = self.record_hook(record)
         self.open = None

@@ -82,7 +82,6 @@ def test_fault_injection_is_refused_off_development_chains(
 
     text = (REPO / "configs" / "devnet.toml").read_text()
     text = text.replace("l1_chain_id = 31337", f"l1_chain_id = {l1_chain_id}")
-    text = text.replace('key_file = ""\n\n[l1]', 'key_file = ""\n\n[l1]')
     text = text.replace(
         "[contracts]\n",
         "[contracts]\n"

@@ -52,6 +52,7 @@ class Node:
     url: str
     session: aiohttp.ClientSession
     engine: Sequencer
+    api: Api
 
     async def post(
         self, body: Any, raw: bool = False, content_type: str = "application/json"
@@ -85,7 +86,7 @@ async def serving(path: Path) -> AsyncIterator[Node]:
         await web.TCPSite(runner, "127.0.0.1", port).start()
         try:
             async with aiohttp.ClientSession() as session:
-                yield Node(f"http://127.0.0.1:{port}", session, engine)
+                yield Node(f"http://127.0.0.1:{port}", session, engine, api)
         finally:
             await runner.cleanup()
 
@@ -408,11 +409,6 @@ def test_subscriptions_are_bounded_per_connection_and_freed_when_it_closes(
         async with node.session.ws_connect(node.url + "/ws") as ws:
             await ws.send_json(subscribe(1, 2))
             assert "result" in await ws.receive_json()
-        api = next(
-            listener.__self__
-            for listener in node.engine.listeners
-            if hasattr(listener, "__self__")
-        )
-        assert len(api.subscriptions) == 1
+        assert len(node.api.subscriptions) == 1
 
     run(tmp_path / "db", body)
