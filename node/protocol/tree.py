@@ -95,20 +95,7 @@ def prove_leaf(store: NodeStore, root: bytes, depth: int, index: int) -> tuple[b
 
     ``merkle.root_from_path(hash_leaf(record), index, siblings) == root`` holds for the result.
     """
-    siblings: list[bytes] = []
-    node = root
-    for height in range(depth, 0, -1):
-        if node == ZERO_HASHES[height]:
-            siblings.extend(ZERO_HASHES[h] for h in range(height - 1, -1, -1))
-            node = EMPTY_LEAF
-            break
-        preimage = _load(store, node)
-        if (index >> (height - 1)) & 1:
-            siblings.append(preimage[:32])
-            node = preimage[32:]
-        else:
-            siblings.append(preimage[32:])
-            node = preimage[:32]
+    node, siblings = _walk(store, root, depth, index)
     siblings.reverse()
     record = b"" if node == EMPTY_LEAF else _load(store, node)
     return record, siblings
@@ -131,20 +118,23 @@ def update_leaves(
     if keys[0] < 0 or keys[-1] >= 1 << depth:
         raise ValueError(f"leaf index outside a tree of depth {depth}")
     values = [leaves[k] for k in keys]
+    filled = [0]
+    """``filled[i]``: how many of ``values[:i]`` are not deletions."""
+    for value in values:
+        filled.append(filled[-1] + (value != EMPTY_LEAF))
     new_nodes: dict[bytes, bytes] = {}
-    get_node = store.get_node
 
     def descend(node: bytes, height: int, lo: int, hi: int) -> bytes:
         # keys[lo:hi] all lie in the subtree rooted at ``node`` (height ``height``).
-        if height == 0:
-            return values[lo]
+        if node == ZERO_HASHES[height] and filled[hi] == filled[lo]:
+            return node  # deleting absent records (made and removed since the last commit)
+        if hi - lo == 1:
+            return _one_path(store, node, height, keys[lo], values[lo], new_nodes)
         below = height - 1
         if node == ZERO_HASHES[height]:
             left = right = ZERO_HASHES[below]
         else:
-            preimage = get_node(node)
-            if preimage is None:
-                raise MissingNodeError(f"node {node.hex()} is not in the node store")
+            preimage = _load(store, node)
             left, right = preimage[:32], preimage[32:]
         split = bisect_left(keys, ((keys[lo] >> height) << height) | (1 << below), lo, hi)
         if split > lo:
@@ -160,3 +150,44 @@ def update_leaves(
         return parent
 
     return descend(root, depth, 0, len(keys)), new_nodes
+
+
+def _one_path(
+    store: NodeStore,
+    node: bytes,
+    height: int,
+    index: int,
+    leaf: bytes,
+    new_nodes: dict[bytes, bytes],
+) -> bytes:
+    """The new root of the subtree ``node`` (of ``height``) whose only changed leaf is
+    ``index`` (its low ``height`` bits), now ``leaf``: its siblings are read on the way
+    down (none below an empty subtree), the new path hashed on the way up (its nodes go
+    into ``new_nodes``), without recursing."""
+    _, siblings = _walk(store, node, height, index)
+    for level, sibling in enumerate(reversed(siblings)):
+        if leaf == sibling == ZERO_HASHES[level]:
+            leaf = ZERO_HASHES[level + 1]
+            continue
+        pair = sibling + leaf if (index >> level) & 1 else leaf + sibling
+        leaf = keccak256(pair)
+        new_nodes[leaf] = pair
+    return leaf
+
+
+def _walk(store: NodeStore, node: bytes, height: int, index: int) -> tuple[bytes, list[bytes]]:
+    """From ``node`` (a subtree of ``height``) down to leaf ``index`` (its low ``height``
+    bits): that leaf's hash and its siblings, top-down (empty subtrees are not read)."""
+    siblings: list[bytes] = []
+    for level in range(height - 1, -1, -1):
+        if node == ZERO_HASHES[level + 1]:
+            siblings.extend(ZERO_HASHES[: level + 1][::-1])
+            return EMPTY_LEAF, siblings
+        preimage = _load(store, node)
+        if (index >> level) & 1:
+            siblings.append(preimage[:32])
+            node = preimage[32:]
+        else:
+            siblings.append(preimage[32:])
+            node = preimage[:32]
+    return node, siblings
