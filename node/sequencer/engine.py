@@ -355,7 +355,7 @@ class Sequencer:
     async def _write_record(self, record: Batch) -> None:
         await self.committer.drain()
         await asyncio.to_thread(
-            self.db.put, schema.batch_key(record.index), encode_batch(record), sync=True
+            lambda: self.db.put(schema.batch_key(record.index), encode_batch(record), sync=True)
         )
         self._publish(
             "batches",

@@ -342,15 +342,15 @@ class Poster:
     async def _post_next(self) -> bool:
         """Post (or find on L1) the batch at the cursor; True if it is now posted."""
         index = self._cursor
-        batch = self.batches(index)
+        # decoding and hashing a batch of thousands of transactions takes milliseconds:
+        # in a thread, so that the sequencer's loop keeps answering meanwhile
+        found = await asyncio.to_thread(self._source, index)
         state = self.status(index)
-        if batch is None:
+        if found is None:
             if state is not None and state.attempts:
                 logger.warning("batch %d is being posted but its source does not have it", index)
             return False
-        if batch.index != index:
-            raise PosterError(f"asked for batch {index}, the source gave batch {batch.index}")
-        header_hash = batch.header().hash()
+        batch, header_hash = found
         if state is not None and state.header_hash != header_hash:
             raise PosterError(
                 f"batch {index} changed since posting began: 0x{state.header_hash.hex()} "
@@ -362,6 +362,15 @@ class Poster:
         if next_index < index:
             return False  # an earlier batch is gone: the next _follow sees why
         return await self._send(batch, header_hash, state)
+
+    def _source(self, index: int) -> tuple[Batch, bytes] | None:
+        """Batch ``index`` from the source and its header hash, or None if it has none."""
+        batch = self.batches(index)
+        if batch is None:
+            return None
+        if batch.index != index:
+            raise PosterError(f"asked for batch {index}, the source gave batch {batch.index}")
+        return batch, batch.header().hash()
 
     async def _reconcile(self, index: int, header_hash: bytes, state: PostState | None) -> bool:
         """Whether L1 already holds batch ``index`` with ``header_hash`` (then it is recorded
@@ -403,15 +412,17 @@ class Poster:
         """Get ``batch``, next in line on L1, posted; True once it is, False to come back at
         the next tick."""
         index = batch.index
-        data = _calldata(
-            self.rollup,
-            "postBatch",
-            index,
-            batch.parent_root,
-            batch.timestamp,
-            batch.inbox_end,
-            batch.post_root,
-            encode_transactions(batch.transactions),
+        data = await asyncio.to_thread(
+            lambda: _calldata(
+                self.rollup,
+                "postBatch",
+                index,
+                batch.parent_root,
+                batch.timestamp,
+                batch.inbox_end,
+                batch.post_root,
+                encode_transactions(batch.transactions),
+            )
         )
         tracked = [state or PostState(index, PostStatus.POSTING, header_hash)]
 

@@ -268,7 +268,8 @@ class L1Sender:
             "maxFeePerGas": fees.max_fee,
             "maxPriorityFeePerGas": fees.priority_fee,
         }
-        return self.account.sign_transaction(transaction)
+        # hashing and RLP-encoding a batch's calldata: in a thread, off the sequencer's loop
+        return await asyncio.to_thread(self.account.sign_transaction, transaction)
 
     async def broadcast(self, signed: SignedTransaction) -> bool:
         """Send ``signed``: True once the node has it or its nonce is already mined, False if
