@@ -19,7 +19,6 @@ from pathlib import Path
 
 import trio
 from prometheus_client import CollectorRegistry, start_http_server
-from web3 import Web3
 
 from node.config import (
     ConfigError,
@@ -31,6 +30,7 @@ from node.config import (
     private_key,
     require_section,
 )
+from node.l1.connect import connect
 from node.logs import json_logging
 from node.protocol.eip712 import Domain
 from node.protocol.genesis import Genesis
@@ -110,7 +110,7 @@ async def serve(config: Settings) -> None:
     registry = CollectorRegistry()
     if config.metrics_port:
         start_http_server(config.metrics_port, config.metrics_host, registry)
-    w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 10}))
+    w3 = connect(config.l1_rpc)
     with LevelDB(config.data_dir / "db") as db:
         watcher = Watcher(
             w3,

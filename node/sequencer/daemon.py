@@ -53,6 +53,7 @@ from node.config import (
     private_key,
     require_section,
 )
+from node.l1.connect import connect
 from node.l1.deploy import bind
 from node.l1.inbox_reader import InboxReader
 from node.logs import json_logging
@@ -182,7 +183,7 @@ class Node:
         self.w3: Web3 | None = None
         clock: Callable[[], float] = time.time
         if config.l1_rpc is not None:
-            self.w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 10}))
+            self.w3 = connect(config.l1_rpc)
             check_l1_chain(self.w3.eth.chain_id, config)
             self.l1_time = int(self.w3.eth.get_block("latest")["timestamp"])
             clock = self._l1_clock
