@@ -20,9 +20,15 @@ Channels: ``receipts`` (params ``{"account": id}``: the transactions it sends),
 ``fills`` (optional ``{"market": id, "account": id}``: an account's fills as taker or
 maker), ``book`` (``{"market": id, "depth": n}``: a snapshot after each change),
 ``batches``.
+
+A WebSocket client must read what it is sent: once more than :data:`MAX_UNSENT_BYTES`
+of its answers and notifications wait in the server's buffer, the connection is cut
+(as geth drops a subscriber whose buffer overflows); it may reconnect and resubscribe,
+and the ``seq`` gap tells it what it missed.
 """
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import json
@@ -35,6 +41,7 @@ from typing import Any
 
 import aiohttp_rpc
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 from aiohttp_rpc import errors as rpc_errors
 from aiohttp_rpc.server import JSONRPCServer, WSJSONRPCServer
 from hexbytes import HexBytes
@@ -194,6 +201,42 @@ MAX_SUBSCRIPTIONS = 10_000
 """Subscriptions the server holds in all (every event is fanned out while sequencing)."""
 
 
+MAX_UNSENT_BYTES = 4 << 20
+"""Output a WebSocket connection may have waiting for its client to read (beyond what
+the kernel's socket buffers hold) before the server cuts it off."""
+
+
+class BoundedWebSocket(web.WebSocketResponse):
+    """A WebSocket connection whose unread output is bounded. Without a bound, a client
+    that sends requests (or holds subscriptions) and never reads makes the server buffer
+    every answer for it: memory without limit. Past :data:`MAX_UNSENT_BYTES` the
+    connection is aborted (its buffer dropped) and ``on_cut_off`` called."""
+
+    def __init__(self, *, on_cut_off: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_cut_off = on_cut_off
+        self._transport: asyncio.BaseTransport | None = None
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
+        self._transport = request.transport
+        return await super().prepare(request)
+
+    async def send_str(self, data: str, compress: int | None = None) -> None:
+        """Send ``data``, unless the connection is gone (the client left, or was cut off
+        now or earlier): then there is nobody to tell, and it is dropped."""
+        transport = self._transport
+        if isinstance(transport, asyncio.WriteTransport):
+            if transport.is_closing():
+                return
+            if transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
+                transport.abort()
+                if self.on_cut_off is not None:
+                    self.on_cut_off()
+                return
+        with contextlib.suppress(ConnectionResetError):
+            await super().send_str(data, compress)
+
+
 def _index_key(subscription: Subscription) -> tuple[Any, ...]:
     """What a subscription listens to: batches; an account's receipts; fills (filtered
     later by market and account); a market's book."""
@@ -231,6 +274,11 @@ class Metrics:
             "ratchet_receipt_latency_seconds",
             "From a transaction's arrival to its durable, signed receipt",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.websockets_cut_off = Counter(
+            "ratchet_websockets_cut_off_total",
+            "WebSocket connections dropped because their client did not read its messages",
             registry=self.registry,
         )
 
@@ -616,7 +664,16 @@ def application(
         aiohttp_rpc.middlewares.inject_request_middleware,
     )
     http = JSONRPCServer(middlewares=middlewares, max_batch=1_000, json_deserialize=loads)
-    ws = WSJSONRPCServer(middlewares=middlewares, max_batch=1_000, json_deserialize=loads)
+    ws = WSJSONRPCServer(
+        middlewares=middlewares,
+        max_batch=1_000,
+        json_deserialize=loads,
+        ws_response_cls=BoundedWebSocket,
+        ws_response_kwargs={
+            "max_msg_size": 1 << 20,
+            "on_cut_off": api.metrics.websockets_cut_off.inc,
+        },
+    )
     for server in (http, ws):
         server.add_methods([*methods(api), *extra])
 

@@ -7,8 +7,11 @@ WebSocket subscriptions with sequence numbers.
 """
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -410,5 +413,67 @@ def test_subscriptions_are_bounded_per_connection_and_freed_when_it_closes(
             await ws.send_json(subscribe(1, 2))
             assert "result" in await ws.receive_json()
         assert len(node.api.subscriptions) == 1
+
+    run(tmp_path / "db", body)
+
+
+def test_a_websocket_client_that_stops_reading_is_cut_off(tmp_path: Path) -> None:
+    """A client that asks and never reads its answers cannot make the server buffer
+    without bound: once MAX_UNSENT_BYTES of output wait for it, the server drops that
+    connection (and counts it), and serves everyone else as before."""
+    from node.sequencer.rpc import MAX_UNSENT_BYTES  # noqa: PLC0415
+    from tests.fuzz_rpc.hostile import ws_frame  # noqa: PLC0415
+    from tests.fuzz_rpc.run import handshake  # noqa: PLC0415
+
+    def cut_off(node: Node) -> float | None:
+        return node.api.metrics.registry.get_sample_value("ratchet_websockets_cut_off_total")
+
+    async def body(node: Node) -> None:
+        loop = asyncio.get_running_loop()
+        request = [{"jsonrpc": "2.0", "id": i, "method": "ratchet_getMarkets"} for i in range(1000)]
+        answer_bytes = len(json.dumps((await node.call("ratchet_getMarkets"))["result"])) * 1000
+        # more than the bound, the server's largest socket buffer and the client's together
+        frames = 3 * (MAX_UNSENT_BYTES + (8 << 20)) // answer_bytes + 1
+        host, port = "127.0.0.1", int(node.url.rsplit(":", 1)[1])
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (host, port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        try:
+            writer.write(handshake(f"{host}:{port}", base64.b64encode(os.urandom(16)).decode()))
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+            writer.transport.pause_reading()  # from here on, the client reads nothing
+            frame = ws_frame(1, json.dumps(request).encode())
+            sent = 0
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                async with asyncio.timeout(30):  # an unbounded server slows down as it piles up
+                    for _ in range(frames):
+                        writer.write(frame)
+                        await writer.drain()
+                        sent += 1
+                        if cut_off(node):
+                            break
+            for _ in range(100):
+                if cut_off(node):
+                    break
+                await asyncio.sleep(0.1)
+            assert cut_off(node) == 1
+            # the connection is over: what is left to read ends (EOF or a reset) well short
+            # of the answers asked for
+            writer.transport.resume_reading()
+            received = 0
+            with contextlib.suppress(ConnectionError):
+                while chunk := await asyncio.wait_for(reader.read(1 << 20), 10):
+                    received += len(chunk)
+            assert received < sent * answer_bytes
+        finally:
+            writer.transport.abort()  # whatever happened, this side is done
+        # everyone else is served: over HTTP and on a new WebSocket
+        assert "result" in await node.call("ratchet_getMarkets")
+        async with node.session.ws_connect(node.url + "/ws") as ws:
+            await ws.send_json(request[0])
+            assert "result" in await asyncio.wait_for(ws.receive_json(), 10)
+        assert cut_off(node) == 1
 
     run(tmp_path / "db", body)
