@@ -25,6 +25,7 @@ Ratchet/anvil for each. One JSON line per scenario, then a table.
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
+from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 
 from bench.common import emit
@@ -225,11 +227,51 @@ def scenario_spec(
     }
 
 
-def measure(system: str, spec: dict[str, Any], directory: Path) -> dict[str, Any]:
-    """Run one scenario against ``system`` (ratchet or anvil); print and return its line."""
+def measure(
+    system: str, spec: dict[str, Any], directory: Path, metrics_url: str | None = None
+) -> dict[str, Any]:
+    """Run one scenario against ``system`` (ratchet or anvil); print and return its line.
+    With ``metrics_url`` (the sequencer's /metrics), the line also has ``phases_ms``: the
+    scenario's p50/p90/p99 of each phase the sequencer times (bucket upper bounds)."""
+    before = phase_buckets(metrics_url) if metrics_url else {}
     result = {"system": system, **generate(spec, directory)}
+    if metrics_url:
+        result["phases_ms"] = phase_quantiles(before, phase_buckets(metrics_url))
     emit("sequencer_load" if system == "ratchet" else "anvil_load", result)
     return result
+
+
+Buckets = dict[str, dict[float, float]]
+"""Per phase, the cumulative count at each bucket's upper bound (seconds)."""
+
+
+def phase_buckets(metrics_url: str) -> Buckets:
+    """The sequencer's ``ratchet_sequencer_phase_seconds`` histogram, now."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as reply:
+        text = reply.read().decode()
+    found: Buckets = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "ratchet_sequencer_phase_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                found.setdefault(sample.labels["phase"], {})[bound] = sample.value
+    return found
+
+
+def phase_quantiles(before: Buckets, after: Buckets) -> dict[str, dict[str, float | None]]:
+    """p50/p90/p99 in ms of what each phase's histogram gained between two scrapes: the
+    upper bound of the bucket that holds the quantile (None past the last finite one)."""
+    quantiles: dict[str, dict[str, float | None]] = {}
+    for phase, buckets in after.items():
+        counts = sorted((b, n - before.get(phase, {}).get(b, 0.0)) for b, n in buckets.items())
+        total = counts[-1][1] if counts else 0.0
+        quantiles[phase] = {}
+        for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+            bound = next((b for b, n in counts if total and n >= q * total), math.inf)
+            quantiles[phase][name] = round(bound * 1000, 3) if bound != math.inf else None
+    return quantiles
 
 
 def sequencer_pid(devnet: Devnet) -> int:
@@ -269,7 +311,7 @@ def ratchet_runs(args: argparse.Namespace, directory: Path) -> list[dict[str, An
             url = devnet.rpc + ("/ws" if transport == "ws" else "/")
             url = url.replace("http://", "ws://") if transport == "ws" else url
             spec = scenario_spec(transport, url, rate, batch, streams, sequencer_pid(devnet))
-            results.append(measure("ratchet", spec, directory))
+            results.append(measure("ratchet", spec, directory, devnet.rpc + "/metrics"))
             time.sleep(2.5)  # let the batch close and post between scenarios
         with urllib.request.urlopen(devnet.rpc + "/metrics", timeout=10) as reply:
             metrics = reply.read().decode()

@@ -276,6 +276,15 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
             registry=self.registry,
         )
+        self.phases = Histogram(
+            "ratchet_sequencer_phase_seconds",
+            "Time spent per phase: sequence (a transaction's decoding, STF and signed "
+            "receipt), durable (its wait for the log's synced write), seal (closing a "
+            "batch, its root included)",
+            ["phase"],
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0),
+            registry=self.registry,
+        )
         self.websockets_cut_off = Counter(
             "ratchet_websockets_cut_off_total",
             "WebSocket connections dropped because their client did not read its messages",
@@ -315,6 +324,8 @@ class Api:
         )
         self._ids = itertools.count(1)
         engine.listeners.append(self._on_event)
+        phases = {p: self.metrics.phases.labels(p) for p in ("sequence", "durable", "seal")}
+        engine.timings = lambda phase, seconds: phases[phase].observe(seconds)
 
     # methods -----------------------------------------------------------------------
 

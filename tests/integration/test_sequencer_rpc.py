@@ -21,6 +21,7 @@ import aiohttp
 from aiohttp import web
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from prometheus_client.parser import text_string_to_metric_families
 
 from node.l1.anvil import free_port
 from node.protocol.crypto import address_of, sign_digest
@@ -475,5 +476,36 @@ def test_a_websocket_client_that_stops_reading_is_cut_off(tmp_path: Path) -> Non
             await ws.send_json(request[0])
             assert "result" in await asyncio.wait_for(ws.receive_json(), 10)
         assert cut_off(node) == 1
+
+    run(tmp_path / "db", body)
+
+
+def test_metrics_say_where_a_transactions_time_went(tmp_path: Path) -> None:
+    """/metrics times each admitted transaction's phases (sequencing, then the wait for its
+    durable write) and each sealed batch; a refused transaction is in neither."""
+
+    def phase_counts(text: str) -> dict[str, float]:
+        return {
+            sample.labels["phase"]: sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "ratchet_sequencer_phase_seconds"
+            for sample in family.samples
+            if sample.name.endswith("_count")
+        }
+
+    async def body(node: Node) -> None:
+        for nonce in (1, 2):
+            reply = await node.call(
+                "ratchet_sendTransaction", raw(MAKER, order(1, True, 50_000, 0.1, nonce))
+            )
+            assert "result" in reply
+        refused = await node.call(
+            "ratchet_sendTransaction", raw(MAKER, order(1, True, 50_000, 0.1, 1))
+        )
+        assert refused["error"]["code"] == -32010
+        await node.engine.close_batch()
+        async with node.session.get(node.url + "/metrics") as reply:
+            counts = phase_counts(await reply.text())
+        assert counts == {"sequence": 2.0, "durable": 2.0, "seal": 1.0}
 
     run(tmp_path / "db", body)
