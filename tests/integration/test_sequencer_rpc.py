@@ -444,7 +444,9 @@ def test_a_websocket_client_that_stops_reading_is_cut_off(tmp_path: Path) -> Non
         try:
             writer.write(handshake(f"{host}:{port}", base64.b64encode(os.urandom(16)).decode()))
             assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
-            writer.transport.pause_reading()  # from here on, the client reads nothing
+            transport = writer.transport
+            assert isinstance(transport, asyncio.Transport)
+            transport.pause_reading()  # from here on, the client reads nothing
             frame = ws_frame(1, json.dumps(request).encode())
             sent = 0
             with contextlib.suppress(ConnectionError, TimeoutError):
@@ -462,7 +464,7 @@ def test_a_websocket_client_that_stops_reading_is_cut_off(tmp_path: Path) -> Non
             assert cut_off(node) == 1
             # the connection is over: what is left to read ends (EOF or a reset) well short
             # of the answers asked for
-            writer.transport.resume_reading()
+            transport.resume_reading()
             received = 0
             with contextlib.suppress(ConnectionError):
                 while chunk := await asyncio.wait_for(reader.read(1 << 20), 10):
@@ -504,8 +506,8 @@ def test_metrics_say_where_a_transactions_time_went(tmp_path: Path) -> None:
         )
         assert refused["error"]["code"] == -32010
         await node.engine.close_batch()
-        async with node.session.get(node.url + "/metrics") as reply:
-            counts = phase_counts(await reply.text())
+        async with node.session.get(node.url + "/metrics") as page:
+            counts = phase_counts(await page.text())
         assert counts == {"sequence": 2.0, "durable": 2.0, "seal": 1.0}
 
     run(tmp_path / "db", body)
