@@ -215,7 +215,7 @@ class BoundedWebSocket(web.WebSocketResponse):
     def __init__(self, *, on_cut_off: Callable[[], None] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.on_cut_off = on_cut_off
-        self._transport: asyncio.BaseTransport | None = None
+        self._transport: asyncio.Transport | None = None
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
         self._transport = request.transport
@@ -225,7 +225,8 @@ class BoundedWebSocket(web.WebSocketResponse):
         """Send ``data``, unless the connection is gone (the client left, or was cut off
         now or earlier): then there is nobody to tell, and it is dropped."""
         transport = self._transport
-        if isinstance(transport, asyncio.WriteTransport):
+        # not isinstance(asyncio.WriteTransport): uvloop's transports are not its subclasses
+        if transport is not None:
             if transport.is_closing():
                 return
             if transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
